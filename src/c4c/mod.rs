@@ -1,0 +1,1 @@
+//! C4C OData v2 client. Knows nothing of SCIM.

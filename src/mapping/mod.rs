@@ -1,0 +1,1 @@
+//! Mapping rules between SCIM resources and C4C EmployeeCollection entities. Pure functions, no I/O.

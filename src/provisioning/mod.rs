@@ -1,0 +1,1 @@
+//! Provisioning use cases: users, groups, bulk; owns idempotency and the outbox.
