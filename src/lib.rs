@@ -5,8 +5,14 @@
 //! `sim` is a stand-alone C4C OData v2 simulator that shares no code with `c4c`, so that its
 //! strictness does not depend on our client.
 
+pub mod app;
 pub mod c4c;
+pub mod cli;
+pub mod config;
+pub mod http;
 pub mod mapping;
 pub mod provisioning;
 pub mod scim;
 pub mod sim;
+pub mod store;
+pub mod telemetry;

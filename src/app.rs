@@ -1,0 +1,140 @@
+//! Application start-up: bind first (port 0 allowed, so tests and the demo learn the real port),
+//! then serve until a shutdown signal, finishing in-flight requests within a grace period.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+
+use crate::config::{Config, ConfigError};
+use crate::http::{AppState, router};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error(
+        "cannot listen on {addr}: {reason}; choose another address with --listen or server.listen"
+    )]
+    Bind { addr: SocketAddr, reason: String },
+    #[error("server error: {0}")]
+    Serve(String),
+}
+
+impl AppError {
+    /// Exit code: 2 for configuration errors the operator must fix, 1 for runtime failures.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AppError::Config(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Opens the configured store, applying migrations when `migrate` is set.
+pub async fn open_store(config: &Config, migrate: bool) -> Result<Store, AppError> {
+    let url = config.store.resolved_url()?;
+    let store = Store::connect(url.expose_secret(), config.store.max_connections).await?;
+    if migrate {
+        store.migrate().await?;
+    }
+    Ok(store)
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds the listener and prepares the state; nothing is served yet.
+    pub async fn build(config: Config, store: Store) -> Result<Self, AppError> {
+        let addr = config.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|error| AppError::Bind {
+                addr,
+                reason: error.to_string(),
+            })?;
+        Ok(Self::from_listener(listener, config, store))
+    }
+
+    pub fn from_listener(listener: TcpListener, config: Config, store: Store) -> Self {
+        let state = AppState {
+            config: Arc::new(config),
+            store,
+        };
+        Self { listener, state }
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr, AppError> {
+        self.listener.local_addr().map_err(|error| AppError::Bind {
+            addr: self.state.config.server.listen,
+            reason: error.to_string(),
+        })
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish for at most the
+    /// configured grace period.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let grace = Duration::from_secs(self.state.config.server.shutdown_grace_secs);
+        let store = self.state.store.clone();
+        let app = router(self.state);
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            let _ = stopping_tx.send(());
+        };
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
+        let server = async move {
+            server
+                .await
+                .map_err(|error| AppError::Serve(error.to_string()))
+        };
+        tokio::pin!(server);
+        let result = tokio::select! {
+            result = &mut server => result,
+            () = async {
+                let _ = stopping_rx.await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; dropping open connections");
+                Ok(())
+            }
+        };
+        store.close().await;
+        result
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

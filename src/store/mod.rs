@@ -1,0 +1,232 @@
+//! The store: the SCIM id ↔ ObjectID ↔ EmployeeID mapping table, the mapping log and the outbox.
+//!
+//! One API over PostgreSQL (production, shared by replicas) and SQLite (the embedded default).
+//! Both run through sqlx's `Any` driver with one SQL dialect: the statements below are written to
+//! the common subset (numbered `$n` parameters, `RETURNING`, partial indexes, times as Unix
+//! milliseconds), so every query exists once and both backends are tested with the same code.
+
+mod log;
+mod outbox;
+mod resources;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use log::{LogEntry, LogQuery, LogRecord};
+pub use outbox::{OutboxItem, OutboxStatus};
+pub use resources::{NewResource, ResourceRow, ResourceType};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store is unreachable: {0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("resource {0} not found")]
+    NotFound(String),
+    #[error("version mismatch: the resource changed since it was read")]
+    VersionMismatch,
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_) => StoreError::Unavailable(error.to_string()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.message().to_owned())
+            }
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                StoreError::Corrupt(error.to_string())
+            }
+            _ => StoreError::Database(error.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+impl StoreKind {
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        if url.starts_with("sqlite:") {
+            Ok(StoreKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(StoreKind::Postgres)
+        } else {
+            Err("must start with sqlite:// or postgres://".to_owned())
+        }
+    }
+}
+
+/// Hides the password of a URL, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // set_password only fails for URLs that cannot carry one, which we just read one from.
+            let _ = parsed.set_password(Some("redacted"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Milliseconds since the Unix epoch: the store's one representation of time.
+pub fn now_millis() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    kind: StoreKind,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("kind", &self.kind).finish()
+    }
+}
+
+impl Store {
+    /// Connects to the store; a SQLite file and its folder are created when missing.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let kind = StoreKind::from_url(url).map_err(StoreError::Unavailable)?;
+        let url = match kind {
+            StoreKind::Sqlite => prepare_sqlite_url(url)?,
+            StoreKind::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(|error| StoreError::Unavailable(error.to_string()))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if kind == StoreKind::Sqlite {
+                        // WAL lets readers run beside the one writer; the busy timeout makes
+                        // concurrent writers wait instead of failing with SQLITE_BUSY.
+                        connection
+                            .execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
+                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                            )
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool, kind })
+    }
+
+    pub fn kind(&self) -> StoreKind {
+        self.kind
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Applies pending migrations. Safe when several replicas start at once: on PostgreSQL the
+    /// migrator holds an advisory lock; SQLite serialises writers on the file.
+    pub async fn migrate(&self) -> Result<usize, StoreError> {
+        let migrator = match self.kind {
+            StoreKind::Sqlite => &SQLITE_MIGRATOR,
+            StoreKind::Postgres => &POSTGRES_MIGRATOR,
+        };
+        let applied_before = self.applied_migrations().await.unwrap_or(0);
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|error| StoreError::Migration(error.to_string()))?;
+        let applied_after = self.applied_migrations().await?;
+        Ok(applied_after.saturating_sub(applied_before))
+    }
+
+    async fn applied_migrations(&self) -> Result<usize, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
+    /// Readiness: the store answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    let parent = Path::new(path)
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty());
+    if let Some(parent) = parent.filter(|_| path != ":memory:" && !path.is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|error| {
+            StoreError::Unavailable(format!(
+                "cannot create the folder {} for the SQLite store: {error}",
+                parent.display()
+            ))
+        })?;
+    }
+    Ok(match query {
+        Some(query) if query.contains("mode=") => url.to_owned(),
+        Some(_) => format!("{url}&mode=rwc"),
+        None => format!("{url}?mode=rwc"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_password() {
+        let redacted = redact_url("postgres://user:hunter2@localhost/db");
+        assert!(!redacted.contains("hunter2"));
+        assert!(redacted.contains("user"));
+    }
+
+    #[test]
+    fn kind_from_url() {
+        assert_eq!(StoreKind::from_url("sqlite://a.db"), Ok(StoreKind::Sqlite));
+        assert_eq!(
+            StoreKind::from_url("postgresql://h/db"),
+            Ok(StoreKind::Postgres)
+        );
+        assert!(StoreKind::from_url("mysql://h/db").is_err());
+    }
+}

@@ -1,0 +1,262 @@
+//! The resource mapping table: our SCIM id ↔ C4C ObjectID ↔ EmployeeID, with the last SCIM
+//! representation and a version for ETags.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use uuid::Uuid;
+
+use super::{Store, StoreError, now_millis};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceType {
+    User,
+    Group,
+}
+
+impl ResourceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResourceType::User => "User",
+            ResourceType::Group => "Group",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        match text {
+            "User" => Ok(ResourceType::User),
+            "Group" => Ok(ResourceType::Group),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown resource type {other:?}"
+            ))),
+        }
+    }
+}
+
+/// A resource to link: what we know when it is first created or adopted.
+#[derive(Debug, Clone)]
+pub struct NewResource {
+    pub id: Uuid,
+    pub resource_type: ResourceType,
+    pub object_id: Option<String>,
+    pub employee_id: Option<String>,
+    pub external_id: Option<String>,
+    /// userName for users, displayName for groups.
+    pub user_name: String,
+    pub scim_json: serde_json::Value,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceRow {
+    pub id: Uuid,
+    pub resource_type: ResourceType,
+    pub object_id: Option<String>,
+    pub employee_id: Option<String>,
+    pub external_id: Option<String>,
+    pub user_name: String,
+    /// Grows by one on every change; the SCIM ETag is derived from it.
+    pub version: i64,
+    pub scim_json: serde_json::Value,
+    pub active: bool,
+    pub tombstone: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, resource_type, object_id, employee_id, external_id, user_name, version, \
+                       scim_json, active, tombstone, created_at, updated_at";
+
+fn from_row(row: &AnyRow) -> Result<ResourceRow, StoreError> {
+    let id: String = row.try_get("id")?;
+    let scim_json: String = row.try_get("scim_json")?;
+    Ok(ResourceRow {
+        id: Uuid::parse_str(&id).map_err(|error| StoreError::Corrupt(error.to_string()))?,
+        resource_type: ResourceType::parse(&row.try_get::<String, _>("resource_type")?)?,
+        object_id: row.try_get("object_id")?,
+        employee_id: row.try_get("employee_id")?,
+        external_id: row.try_get("external_id")?,
+        user_name: row.try_get("user_name")?,
+        version: row.try_get("version")?,
+        scim_json: serde_json::from_str(&scim_json)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?,
+        active: row.try_get::<i64, _>("active")? != 0,
+        tombstone: row.try_get::<i64, _>("tombstone")? != 0,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Case-insensitive key for userName (SCIM says userName is caseExact=false).
+pub fn fold_name(name: &str) -> String {
+    name.to_lowercase()
+}
+
+impl Store {
+    /// Links a new resource. A live resource of the same type and userName (any case), or a row
+    /// already linked to the same ObjectID, is a `Conflict`.
+    pub async fn insert_resource(&self, new: &NewResource) -> Result<ResourceRow, StoreError> {
+        let now = now_millis();
+        let sql = format!(
+            "INSERT INTO resources ({COLUMNS}, user_name_lower) \
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, 0, $9, $9, $10) RETURNING {COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(new.id.to_string())
+            .bind(new.resource_type.as_str())
+            .bind(new.object_id.clone())
+            .bind(new.employee_id.clone())
+            .bind(new.external_id.clone())
+            .bind(new.user_name.clone())
+            .bind(new.scim_json.to_string())
+            .bind(i64::from(new.active))
+            .bind(now)
+            .bind(fold_name(&new.user_name))
+            .fetch_one(self.pool())
+            .await?;
+        from_row(&row)
+    }
+
+    /// A resource by id, tombstones included (callers decide what a tombstone means).
+    pub async fn get_resource(
+        &self,
+        resource_type: ResourceType,
+        id: Uuid,
+    ) -> Result<Option<ResourceRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM resources WHERE id = $1 AND resource_type = $2");
+        let row = sqlx::query(&sql)
+            .bind(id.to_string())
+            .bind(resource_type.as_str())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// The live resource with this userName, compared case-insensitively.
+    pub async fn find_live_by_name(
+        &self,
+        resource_type: ResourceType,
+        user_name: &str,
+    ) -> Result<Option<ResourceRow>, StoreError> {
+        self.find_one(
+            "resource_type = $1 AND user_name_lower = $2 AND tombstone = 0",
+            resource_type,
+            &fold_name(user_name),
+        )
+        .await
+    }
+
+    /// The most recent tombstone with this userName: a returning user is reactivated from it.
+    pub async fn find_tombstone_by_name(
+        &self,
+        resource_type: ResourceType,
+        user_name: &str,
+    ) -> Result<Option<ResourceRow>, StoreError> {
+        self.find_one(
+            "resource_type = $1 AND user_name_lower = $2 AND tombstone = 1 \
+             ORDER BY updated_at DESC",
+            resource_type,
+            &fold_name(user_name),
+        )
+        .await
+    }
+
+    pub async fn find_by_object_id(
+        &self,
+        resource_type: ResourceType,
+        object_id: &str,
+    ) -> Result<Option<ResourceRow>, StoreError> {
+        self.find_one(
+            "resource_type = $1 AND object_id = $2",
+            resource_type,
+            object_id,
+        )
+        .await
+    }
+
+    pub async fn find_live_by_external_id(
+        &self,
+        resource_type: ResourceType,
+        external_id: &str,
+    ) -> Result<Option<ResourceRow>, StoreError> {
+        self.find_one(
+            "resource_type = $1 AND external_id = $2 AND tombstone = 0",
+            resource_type,
+            external_id,
+        )
+        .await
+    }
+
+    async fn find_one(
+        &self,
+        condition: &str,
+        resource_type: ResourceType,
+        value: &str,
+    ) -> Result<Option<ResourceRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM resources WHERE {condition} LIMIT 1");
+        let row = sqlx::query(&sql)
+            .bind(resource_type.as_str())
+            .bind(value.to_owned())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Writes `row` back if nobody changed it since `row.version` was read; returns the stored
+    /// row with its new version. Lost updates become `VersionMismatch`, never silent overwrites.
+    pub async fn update_resource(&self, row: &ResourceRow) -> Result<ResourceRow, StoreError> {
+        let sql = format!(
+            "UPDATE resources SET object_id = $1, employee_id = $2, external_id = $3, \
+             user_name = $4, user_name_lower = $5, scim_json = $6, active = $7, tombstone = $8, \
+             version = version + 1, updated_at = $9 \
+             WHERE id = $10 AND version = $11 RETURNING {COLUMNS}"
+        );
+        let updated = sqlx::query(&sql)
+            .bind(row.object_id.clone())
+            .bind(row.employee_id.clone())
+            .bind(row.external_id.clone())
+            .bind(row.user_name.clone())
+            .bind(fold_name(&row.user_name))
+            .bind(row.scim_json.to_string())
+            .bind(i64::from(row.active))
+            .bind(i64::from(row.tombstone))
+            .bind(now_millis())
+            .bind(row.id.to_string())
+            .bind(row.version)
+            .fetch_optional(self.pool())
+            .await?;
+        match updated {
+            Some(updated) => from_row(&updated),
+            None => match self.get_resource(row.resource_type, row.id).await? {
+                Some(_) => Err(StoreError::VersionMismatch),
+                None => Err(StoreError::NotFound(row.id.to_string())),
+            },
+        }
+    }
+
+    /// Live resources of a type, oldest first, with the total count.
+    pub async fn list_live_resources(
+        &self,
+        resource_type: ResourceType,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<ResourceRow>, i64), StoreError> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM resources WHERE resource_type = $1 AND tombstone = 0",
+        )
+        .bind(resource_type.as_str())
+        .fetch_one(self.pool())
+        .await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM resources WHERE resource_type = $1 AND tombstone = 0 \
+             ORDER BY created_at, id LIMIT $2 OFFSET $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(resource_type.as_str())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        let rows = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok((rows, total))
+    }
+}
