@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -25,13 +24,16 @@ pub enum AppError {
     Bind { addr: SocketAddr, reason: String },
     #[error("server error: {0}")]
     Serve(String),
+    /// A command given wrong input by the operator.
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl AppError {
     /// Exit code: 2 for configuration errors the operator must fix, 1 for runtime failures.
     pub fn exit_code(&self) -> u8 {
         match self {
-            AppError::Config(_) => 2,
+            AppError::Config(_) | AppError::Usage(_) => 2,
             _ => 1,
         }
     }
@@ -66,10 +68,7 @@ impl Application {
     }
 
     pub fn from_listener(listener: TcpListener, config: Config, store: Store) -> Self {
-        let state = AppState {
-            config: Arc::new(config),
-            store,
-        };
+        let state = AppState::new(config, store);
         Self { listener, state }
     }
 
@@ -95,7 +94,11 @@ impl Application {
             tracing::info!("shutting down: finishing in-flight requests");
             let _ = stopping_tx.send(());
         };
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
+        let server = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(signal);
         let server = async move {
             server
                 .await

@@ -64,9 +64,37 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
         url: String,
     },
+    /// Manage the bearer tokens SCIM clients (Entra ID, Okta…) authenticate with.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Print the version.
     #[command(after_help = "Example:\n  c4c-scim-bridge version")]
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token; it is printed once and only its hash is stored.
+    #[command(
+        after_help = "Example:\n  c4c-scim-bridge token create --name entra-prod --expires 365d"
+    )]
+    Create {
+        /// A name saying which client uses it, e.g. entra-prod.
+        #[arg(long)]
+        name: String,
+        /// Lifetime, e.g. 365d or 12h; without it the token lives until revoked.
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
+    /// List tokens (never their values).
+    #[command(after_help = "Example:\n  c4c-scim-bridge token list")]
+    List,
+    /// Revoke a token by id or name; clients using it get 401 at once.
+    #[command(after_help = "Example:\n  c4c-scim-bridge token revoke entra-prod")]
+    Revoke {
+        /// The token's id or name.
+        id_or_name: String,
+    },
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -98,6 +126,13 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
             Ok(())
         }
         Command::Health { url } => probe_health(&url).await,
+        Command::Token(command) => {
+            let config = load_config(cli.config.as_ref())?;
+            let store = open_store(&config, true).await?;
+            let result = run_token_command(&store, command).await;
+            store.close().await;
+            result
+        }
         Command::Check => {
             let config = load_config(cli.config.as_ref())?;
             let url = config.store.resolved_url()?;
@@ -188,4 +223,89 @@ async fn probe_health(url: &str) -> Result<(), AppError> {
             response.status()
         )))
     }
+}
+
+async fn run_token_command(
+    store: &crate::store::Store,
+    command: TokenCommand,
+) -> Result<(), AppError> {
+    use crate::auth::{AuthError, create_token, parse_validity};
+    let auth_error = |error: AuthError| match error {
+        AuthError::Store(error) => AppError::Store(error),
+        other => AppError::Usage(other.to_string()),
+    };
+    match command {
+        TokenCommand::Create { name, expires } => {
+            let valid_for = expires
+                .as_deref()
+                .map(parse_validity)
+                .transpose()
+                .map_err(auth_error)?;
+            let issued = create_token(store, &name, valid_for)
+                .await
+                .map_err(auth_error)?;
+            println!("{}", issued.token.expose_secret());
+            eprintln!(
+                "token {:?} (id {}) created{}; it is shown only now: store it in the identity provider",
+                issued.row.name,
+                issued.row.id,
+                issued
+                    .row
+                    .expires_at
+                    .map(|at| format!(", expires {}", format_millis(at)))
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
+        TokenCommand::List => {
+            let tokens = store.list_tokens().await?;
+            println!(
+                "{:<16}  {:<24}  {:<20}  {:<20}  {:<20}  status",
+                "id", "name", "created", "expires", "last used"
+            );
+            let now = crate::store::now_millis();
+            for token in tokens {
+                let status = if token.revoked_at.is_some() {
+                    "revoked"
+                } else if token.expires_at.is_some_and(|at| at <= now) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<16}  {:<24}  {:<20}  {:<20}  {:<20}  {status}",
+                    token.id,
+                    token.name,
+                    format_millis(token.created_at),
+                    token
+                        .expires_at
+                        .map(format_millis)
+                        .unwrap_or_else(|| "never".to_owned()),
+                    token
+                        .last_used_at
+                        .map(format_millis)
+                        .unwrap_or_else(|| "never".to_owned()),
+                );
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { id_or_name } => {
+            let revoked = store
+                .revoke_token(&id_or_name, crate::store::now_millis())
+                .await?;
+            if revoked == 0 {
+                return Err(AppError::Usage(format!(
+                    "no live token with id or name {id_or_name:?}; see `c4c-scim-bridge token list`"
+                )));
+            }
+            println!("revoked {revoked} token(s) named or numbered {id_or_name:?}");
+            Ok(())
+        }
+    }
+}
+
+fn format_millis(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .map(|at| at.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| millis.to_string())
 }

@@ -134,12 +134,30 @@ impl StoreConfig {
     }
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Failed authentications one address may make within the window before it gets 429.
+    pub failure_limit: u32,
+    pub failure_window_secs: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            failure_limit: 20,
+            failure_window_secs: 60,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
     pub log: LogConfig,
     pub store: StoreConfig,
+    pub auth: AuthConfig,
 }
 
 fn serialize_optional_secret<S: serde::Serializer>(
@@ -231,6 +249,13 @@ impl Config {
         if self.server.request_timeout_secs == 0 {
             return Err(ConfigError::BadValue {
                 key: "server.request_timeout_secs".to_owned(),
+                value: "0".to_owned(),
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        if self.auth.failure_limit == 0 {
+            return Err(ConfigError::BadValue {
+                key: "auth.failure_limit".to_owned(),
                 value: "0".to_owned(),
                 reason: "must be at least 1".to_owned(),
             });

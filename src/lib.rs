@@ -6,6 +6,7 @@
 //! strictness does not depend on our client.
 
 pub mod app;
+pub mod auth;
 pub mod c4c;
 pub mod cli;
 pub mod config;

@@ -2,7 +2,9 @@
 -- Times are Unix milliseconds and booleans 0/1, both BIGINT, so that both backends (through
 -- sqlx's Any driver) store and compare them alike.
 CREATE TABLE resources (
-    id              TEXT PRIMARY KEY NOT NULL,
+    -- Creation order, for stable list paging.
+    seq             BIGSERIAL PRIMARY KEY,
+    id              TEXT NOT NULL UNIQUE,
     resource_type   TEXT NOT NULL,
     object_id       TEXT,
     employee_id     TEXT,

@@ -1,7 +1,10 @@
 //! HTTP edge (axum): routers, middleware, error rendering. Handlers stay thin and call into
 //! `provisioning`; nothing below this module knows axum.
 
+pub mod auth;
+pub mod error;
 mod health;
+mod scim;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +29,21 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
+    pub auth_failures: Arc<auth::FailureLimiter>,
+}
+
+impl AppState {
+    pub fn new(config: Config, store: Store) -> Self {
+        let auth_failures = auth::FailureLimiter::new(
+            config.auth.failure_limit,
+            Duration::from_secs(config.auth.failure_window_secs),
+        );
+        Self {
+            config: Arc::new(config),
+            store,
+            auth_failures,
+        }
+    }
 }
 
 /// The whole HTTP application with its middleware stack.
@@ -52,6 +70,7 @@ pub fn router(state: AppState) -> Router {
                     request_id = %id,
                     method = %request.method(),
                     path = %request.uri().path(),
+                    client = tracing::field::Empty,
                 )
             }),
         )
@@ -62,8 +81,10 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             timeout,
         ));
+    let base_path = state.config.server.base_path.clone();
     Router::new()
         .merge(health::router())
+        .nest(&base_path, scim::router(state.clone()))
         .with_state(state)
         .layer(middleware)
 }

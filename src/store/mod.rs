@@ -8,6 +8,7 @@
 mod log;
 mod outbox;
 mod resources;
+mod tokens;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -19,6 +20,7 @@ use sqlx::{AnyPool, Executor};
 pub use log::{LogEntry, LogQuery, LogRecord};
 pub use outbox::{OutboxItem, OutboxStatus};
 pub use resources::{NewResource, ResourceRow, ResourceType};
+pub use tokens::TokenRow;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

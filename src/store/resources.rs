@@ -248,7 +248,7 @@ impl Store {
         .await?;
         let sql = format!(
             "SELECT {COLUMNS} FROM resources WHERE resource_type = $1 AND tombstone = 0 \
-             ORDER BY created_at, id LIMIT $2 OFFSET $3"
+             ORDER BY seq LIMIT $2 OFFSET $3"
         );
         let rows = sqlx::query(&sql)
             .bind(resource_type.as_str())

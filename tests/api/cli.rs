@@ -25,8 +25,20 @@ fn version_and_help() {
     let (code, out, _) = run(&["version"], &[]);
     assert_eq!(code, 0);
     assert!(out.starts_with("c4c-scim-bridge "));
-    for command in ["serve", "migrate", "check", "demo", "version"] {
-        let (code, out, _) = run(&[command, "--help"], &[]);
+    for command in [
+        "serve",
+        "migrate",
+        "check",
+        "demo",
+        "version",
+        "health",
+        "token create",
+        "token list",
+        "token revoke",
+    ] {
+        let mut args: Vec<&str> = command.split(' ').collect();
+        args.push("--help");
+        let (code, out, _) = run(&args, &[]);
         assert_eq!(code, 0, "{command}");
         assert!(
             out.contains("Example:"),
@@ -106,7 +118,8 @@ async fn migrate_twice(backend: Backend) {
     let envs = [("C4C_SCIM_BRIDGE__STORE__URL", db.url.as_str())];
     let (code, out, err) = run(&["migrate"], &envs);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("1 applied"), "{out}");
+    let applied: usize = out.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(applied >= 1, "{out}");
     let (code, out, err) = run(&["migrate"], &envs);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("0 applied"), "{out}");
