@@ -79,12 +79,9 @@ pub async fn create_token(
     };
     let secret = random_part(32);
     let now = now_millis();
-    let expires_at = match valid_for {
-        Some(duration) => {
-            Some(now.saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)))
-        }
-        None => None,
-    };
+    let expires_at = valid_for.map(|duration| {
+        now.saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX))
+    });
     let row = TokenRow {
         id: id.clone(),
         name: name.to_owned(),
