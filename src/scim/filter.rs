@@ -137,9 +137,12 @@ pub enum Filter {
 impl Filter {
     /// Parses a filter; syntax errors are `400 invalidFilter` naming the byte position.
     pub fn parse(input: &str) -> Result<Filter, ScimError> {
-        let parsed: sv::Filter = input
-            .parse()
-            .map_err(|e| ScimError::invalid_filter(describe(input, "filter", &e)))?;
+        let parsed: sv::Filter = match input.parse() {
+            Ok(f) => f,
+            Err(e) => lenient_rewrite(input)
+                .and_then(|fixed| fixed.parse().ok())
+                .ok_or_else(|| ScimError::invalid_filter(describe(input, "filter", &e)))?,
+        };
         Ok(Filter::from_sv(&parsed))
     }
 
@@ -206,9 +209,12 @@ pub enum PatchPath {
 impl PatchPath {
     /// Parses a PATCH path; syntax errors are `400 invalidPath` naming the byte position.
     pub fn parse(input: &str) -> Result<PatchPath, ScimError> {
-        let parsed: sv::PatchPath = input
-            .parse()
-            .map_err(|e| ScimError::invalid_path(describe(input, "path", &e)))?;
+        let parsed: sv::PatchPath = match input.parse() {
+            Ok(p) => p,
+            Err(e) => lenient_rewrite(input)
+                .and_then(|fixed| fixed.parse().ok())
+                .ok_or_else(|| ScimError::invalid_path(describe(input, "path", &e)))?,
+        };
         Ok(match parsed {
             sv::PatchPath::Attr(a) => PatchPath::Attr(from_path(&a)),
             sv::PatchPath::Value(vp) => PatchPath::Value {
@@ -233,6 +239,86 @@ impl std::str::FromStr for PatchPath {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         PatchPath::parse(s)
     }
+}
+
+const OPERATORS: [&str; 9] = ["eq", "ne", "co", "sw", "ew", "gt", "lt", "ge", "le"];
+
+/// Fallback for input the grammar refuses: RFC 7644 itself prints `value eq"x"` (no space),
+/// `meta.resourceType eq User` (bare word) and `displayName sw 'Group'` (single quotes), and
+/// clients copy such forms. This rewrites the comparison value after an operator into a JSON
+/// literal and returns `None` when nothing needed rewriting. It only runs after the strict
+/// parse failed, so it cannot change the meaning of a valid filter.
+fn lenient_rewrite(input: &str) -> Option<String> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut out = String::with_capacity(input.len() + 8);
+    let mut changed = false;
+    let mut after_op = false;
+    let mut i = 0;
+    let is_word = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '$' | '+');
+    while let Some(&c) = chars.get(i) {
+        if c == '"' {
+            if after_op && !out.ends_with(' ') {
+                out.push(' ');
+                changed = true;
+            }
+            after_op = false;
+            out.push(c);
+            i += 1;
+            while let Some(&d) = chars.get(i) {
+                out.push(d);
+                i += 1;
+                if d == '\\' {
+                    if let Some(&e) = chars.get(i) {
+                        out.push(e);
+                        i += 1;
+                    }
+                } else if d == '"' {
+                    break;
+                }
+            }
+        } else if c == '\'' && after_op {
+            let start = i + 1;
+            let end = (start..chars.len()).find(|&j| chars.get(j) == Some(&'\''))?;
+            let text: String = chars.get(start..end)?.iter().collect();
+            if !out.ends_with(' ') {
+                out.push(' ');
+            }
+            out.push_str(&serde_json::to_string(&text).ok()?);
+            changed = true;
+            after_op = false;
+            i = end + 1;
+        } else if is_word(c) {
+            let start = i;
+            while chars.get(i).is_some_and(|&d| is_word(d)) {
+                i += 1;
+            }
+            let word: String = chars.get(start..i)?.iter().collect();
+            if after_op {
+                let lower = word.to_ascii_lowercase();
+                let numeric = word.starts_with(|d: char| d.is_ascii_digit() || d == '-');
+                if matches!(lower.as_str(), "true" | "false" | "null") {
+                    changed |= lower != word;
+                    out.push_str(&lower);
+                } else if numeric {
+                    out.push_str(&word);
+                } else {
+                    out.push_str(&serde_json::to_string(&word).ok()?);
+                    changed = true;
+                }
+                after_op = false;
+            } else {
+                after_op = OPERATORS.contains(&word.to_ascii_lowercase().as_str());
+                out.push_str(&word);
+            }
+        } else {
+            if !c.is_whitespace() {
+                after_op = false;
+            }
+            out.push(c);
+            i += 1;
+        }
+    }
+    changed.then_some(out)
 }
 
 fn from_path(p: &sv::AttrPath) -> AttrPath {

@@ -773,3 +773,6 @@ fn value_path_op(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -70,7 +70,7 @@ pub fn validate_for_replace(
 
 /// Re-validates a resource after PATCH (stored read-only values are kept) and returns it in
 /// normal form; a removed required attribute is `mutability` (RFC 7644 §3.5.2.2).
-pub(crate) fn validate_stored(rt: &ResourceTypeDef, resource: &Value) -> Result<Value, ScimError> {
+pub fn validate_stored(rt: &ResourceTypeDef, resource: &Value) -> Result<Value, ScimError> {
     let out = normalise(rt, resource, Source::Stored)?;
     check_required(rt, &out).map_err(ScimError::mutability)?;
     Ok(finish(rt, out))
