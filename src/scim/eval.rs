@@ -380,3 +380,6 @@ fn cmp_values(def: Option<&AttributeDef>, a: &Value, b: &Value) -> Ordering {
         _ => a.to_string().cmp(&b.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests;

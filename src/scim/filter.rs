@@ -139,9 +139,13 @@ impl Filter {
     pub fn parse(input: &str) -> Result<Filter, ScimError> {
         let parsed: sv::Filter = match input.parse() {
             Ok(f) => f,
-            Err(e) => lenient_rewrite(input)
-                .and_then(|fixed| fixed.parse().ok())
-                .ok_or_else(|| ScimError::invalid_filter(describe(input, "filter", &e)))?,
+            Err(e) => {
+                let fixed = lenient_rewrite(input).unwrap_or_else(|| input.to_string());
+                let fixed = value_path_sub_rewrite(&fixed).unwrap_or(fixed);
+                fixed
+                    .parse()
+                    .map_err(|_| ScimError::invalid_filter(describe(input, "filter", &e)))?
+            }
         };
         Ok(Filter::from_sv(&parsed))
     }
@@ -316,6 +320,116 @@ fn lenient_rewrite(input: &str) -> Option<String> {
             }
             out.push(c);
             i += 1;
+        }
+    }
+    changed.then_some(out)
+}
+
+/// Entra filters on `emails[type eq "work"].value eq "x"`, a PATCH-path shape the filter
+/// grammar lacks. It means "some element has type work and value x", which the grammar spells
+/// `emails[(type eq "work") and value eq "x"]`; this rewrites the former into the latter.
+fn value_path_sub_rewrite(input: &str) -> Option<String> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut out = String::with_capacity(input.len() + 16);
+    let mut opens: Vec<usize> = Vec::new();
+    let mut changed = false;
+    let mut i = 0;
+    let name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '$');
+    let read_string = |from: usize| -> Option<usize> {
+        // index just past the closing quote of the JSON string starting at `from`
+        let mut j = from + 1;
+        loop {
+            match chars.get(j)? {
+                '\\' => j += 2,
+                '"' => return Some(j + 1),
+                _ => j += 1,
+            }
+        }
+    };
+    while let Some(&c) = chars.get(i) {
+        match c {
+            '"' => {
+                let end = read_string(i)?;
+                out.extend(chars.get(i..end)?);
+                i = end;
+            }
+            '[' => {
+                opens.push(out.len());
+                out.push(c);
+                i += 1;
+            }
+            ']' => {
+                let open = opens.pop();
+                let mut j = i + 1;
+                let rewritten = (|| -> Option<(usize, String)> {
+                    if chars.get(j) != Some(&'.') {
+                        return None;
+                    }
+                    j += 1;
+                    let start = j;
+                    while chars.get(j).is_some_and(|&d| name_char(d)) {
+                        j += 1;
+                    }
+                    let sub: String = chars.get(start..j)?.iter().collect();
+                    if sub.is_empty() {
+                        return None;
+                    }
+                    while chars.get(j).is_some_and(|d| d.is_whitespace()) {
+                        j += 1;
+                    }
+                    let op_start = j;
+                    while chars.get(j).is_some_and(|d| d.is_ascii_alphabetic()) {
+                        j += 1;
+                    }
+                    let op: String = chars.get(op_start..j)?.iter().collect();
+                    let lower = op.to_ascii_lowercase();
+                    if lower == "pr" {
+                        return Some((j, format!("{sub} pr")));
+                    }
+                    if !OPERATORS.contains(&lower.as_str()) {
+                        return None;
+                    }
+                    while chars.get(j).is_some_and(|d| d.is_whitespace()) {
+                        j += 1;
+                    }
+                    let value_start = j;
+                    if chars.get(j) == Some(&'"') {
+                        j = read_string(j)?;
+                    } else {
+                        while chars
+                            .get(j)
+                            .is_some_and(|&d| !d.is_whitespace() && d != ')' && d != ']')
+                        {
+                            j += 1;
+                        }
+                    }
+                    let value: String = chars.get(value_start..j)?.iter().collect();
+                    if value.is_empty() {
+                        return None;
+                    }
+                    Some((j, format!("{sub} {lower} {value}")))
+                })();
+                match (open, rewritten) {
+                    (Some(open), Some((end, term))) => {
+                        let inner = out.split_off(open + 1);
+                        out.push('(');
+                        out.push_str(&inner);
+                        out.push_str(") and ");
+                        out.push_str(&term);
+                        out.push(']');
+                        i = end;
+                        changed = true;
+                    }
+                    _ => {
+                        out.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
         }
     }
     changed.then_some(out)

@@ -63,6 +63,26 @@ fn rfc_filters_outside_the_abnf_are_accepted_leniently() {
 }
 
 #[test]
+fn entra_value_path_with_sub_attribute_comparison() {
+    let f = Filter::parse(r#"emails[type eq "work"].value eq "a@b.c""#).unwrap();
+    assert_eq!(
+        f,
+        Filter::parse(r#"emails[type eq "work" and value eq "a@b.c"]"#).unwrap()
+    );
+    let g = Filter::parse(
+        r#"userName eq "x" or emails[type eq "work" or primary eq true].value EQ "a]b""#,
+    )
+    .unwrap();
+    assert_eq!(
+        g,
+        Filter::parse(
+            r#"userName eq "x" or emails[(type eq "work" or primary eq true) and value eq "a]b"]"#
+        )
+        .unwrap()
+    );
+}
+
+#[test]
 fn garbage_stays_invalid_filter_with_position() {
     for src in [
         "userName eq",
