@@ -446,3 +446,191 @@ impl BulkResponse {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: BulkLimits = BulkLimits {
+        max_operations: 3,
+        max_payload_size: 4096,
+    };
+
+    fn post(bulk_id: &str, path: &str, data: Value) -> Value {
+        json!({"method": "POST", "path": path, "bulkId": bulk_id, "data": data})
+    }
+
+    fn req(ops: Value) -> Value {
+        json!({"schemas": [BULK_REQUEST_SCHEMA], "Operations": ops})
+    }
+
+    /// RFC 7644 §3.7.2: a group referencing a user created in the same request.
+    #[test]
+    fn rfc_bulk_id_reference_orders_and_resolves() {
+        let body = req(json!([
+            post(
+                "ytrewq",
+                "/Groups",
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Tour Guides", "members": [{"type": "User", "value": "bulkId:qwerty"}]})
+            ),
+            post(
+                "qwerty",
+                "/Users",
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "Alice"})
+            )
+        ]));
+        let r = BulkRequest::from_json(&body, &LIMITS).unwrap();
+        assert_eq!(r.execution_order().unwrap(), vec![1, 0]);
+        let ids: HashMap<String, String> = [("qwerty".to_string(), "92b725cd".to_string())].into();
+        let data = resolve_references(r.operations[0].data.as_ref().unwrap(), &ids).unwrap();
+        assert_eq!(data["members"][0]["value"], "92b725cd");
+        let e = resolve_references(&json!({"value": "bulkId:nope"}), &ids).unwrap_err();
+        assert_eq!(e.status, 409);
+        assert_eq!(
+            resolve_path("/Groups/bulkId:qwerty", &ids).unwrap(),
+            "/Groups/92b725cd"
+        );
+        assert_eq!(resolve_path("/Groups/abc", &ids).unwrap(), "/Groups/abc");
+    }
+
+    /// RFC 7644 §3.7.1: two groups that are members of each other.
+    #[test]
+    fn rfc_circular_references_are_detected() {
+        let body = req(json!([
+            post(
+                "qwerty",
+                "/Groups",
+                json!({"displayName": "Group A", "members": [{"type": "Group", "value": "bulkId:ytrewq"}]})
+            ),
+            post(
+                "ytrewq",
+                "/Groups",
+                json!({"displayName": "Group B", "members": [{"type": "Group", "value": "bulkId:qwerty"}]})
+            )
+        ]));
+        let e = BulkRequest::from_json(&body, &LIMITS)
+            .unwrap()
+            .execution_order()
+            .unwrap_err();
+        assert_eq!(e.status, 409);
+        assert!(
+            e.detail.contains("qwerty") && e.detail.contains("ytrewq"),
+            "{}",
+            e.detail
+        );
+        let self_ref = req(json!([post(
+            "a",
+            "/Groups",
+            json!({"displayName": "A", "members": [{"value": "bulkId:a"}]})
+        )]));
+        assert_eq!(
+            BulkRequest::from_json(&self_ref, &LIMITS)
+                .unwrap()
+                .execution_order()
+                .unwrap(),
+            vec![0]
+        );
+    }
+
+    #[test]
+    fn patch_on_a_bulk_id_path_runs_after_its_post() {
+        let body = req(json!([
+            {"method": "PATCH", "path": "/Groups/bulkId:g", "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "add", "path": "members", "value": [{"value": "u1"}]}]}},
+            {"method": "DELETE", "path": "/Users/u9", "version": "W/\"1\""},
+            post("g", "/Groups", json!({"displayName": "G"}))
+        ]));
+        let r = BulkRequest::from_json(&body, &LIMITS).unwrap();
+        assert_eq!(r.execution_order().unwrap(), vec![2, 0, 1]);
+        assert_eq!(r.operations[1].version.as_deref(), Some("W/\"1\""));
+        let t = r.operations[1].target().unwrap();
+        assert_eq!((t.resource_type.id, t.id.as_deref()), ("User", Some("u9")));
+    }
+
+    #[test]
+    fn limits_are_413() {
+        let big = vec![b' '; 5000];
+        assert_eq!(BulkRequest::parse(&big, &LIMITS).unwrap_err().status, 413);
+        let four = req(json!([
+            {"method": "DELETE", "path": "/Users/1"}, {"method": "DELETE", "path": "/Users/2"},
+            {"method": "DELETE", "path": "/Users/3"}, {"method": "DELETE", "path": "/Users/4"}
+        ]));
+        let e = BulkRequest::parse(four.to_string().as_bytes(), &LIMITS).unwrap_err();
+        assert_eq!(e.status, 413);
+        assert!(e.detail.contains("maxOperations"));
+    }
+
+    #[test]
+    fn malformed_operations() {
+        for (ops, t) in [
+            (
+                json!([{"method": "POST", "path": "/Users", "data": {}}]),
+                ScimType::InvalidSyntax,
+            ),
+            (
+                json!([{"method": "GET", "path": "/Users/1"}]),
+                ScimType::InvalidSyntax,
+            ),
+            (
+                json!([{"method": "PUT", "path": "/Users/1"}]),
+                ScimType::InvalidSyntax,
+            ),
+            (
+                json!([{"method": "DELETE", "path": "/Users"}]),
+                ScimType::InvalidValue,
+            ),
+            (
+                json!([{"method": "DELETE", "path": "/Widgets/1"}]),
+                ScimType::InvalidValue,
+            ),
+            (
+                json!([
+                    post("a", "/Users", json!({})),
+                    post("a", "/Users", json!({}))
+                ]),
+                ScimType::InvalidValue,
+            ),
+        ] {
+            let e = BulkRequest::from_json(&req(ops.clone()), &LIMITS).unwrap_err();
+            assert_eq!(e.scim_type, Some(t), "{ops}");
+        }
+        assert!(BulkRequest::parse(b"{", &LIMITS).is_err());
+        let e = BulkRequest::from_json(&json!({"failOnErrors": 0, "Operations": []}), &LIMITS)
+            .unwrap_err();
+        assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+    }
+
+    #[test]
+    fn fail_on_errors_and_response_shape() {
+        let op = BulkOperation {
+            method: BulkMethod::Post,
+            bulk_id: Some("q".into()),
+            version: None,
+            path: "/Users".into(),
+            data: Some(json!({})),
+        };
+        let mut resp = BulkResponse::default();
+        resp.operations.push(BulkOperationResult {
+            method: BulkMethod::Post,
+            bulk_id: Some("ok".into()),
+            version: Some("W/\"1\"".into()),
+            location: Some("https://h/Users/1".into()),
+            status: 201,
+            response: None,
+        });
+        assert!(!resp.should_stop(Some(1)));
+        resp.operations.push(BulkOperationResult::failed(
+            &op,
+            &ScimError::uniqueness("dup"),
+        ));
+        assert!(resp.should_stop(Some(1)));
+        assert!(!resp.should_stop(Some(2)));
+        assert!(!resp.should_stop(None));
+        let json = resp.to_json();
+        assert_eq!(json["schemas"][0], BULK_RESPONSE_SCHEMA);
+        assert_eq!(json["Operations"][0]["status"], "201");
+        assert_eq!(json["Operations"][1]["status"], "409");
+        assert_eq!(json["Operations"][1]["response"]["scimType"], "uniqueness");
+    }
+
+    use crate::scim::error::ScimType;
+}

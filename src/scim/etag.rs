@@ -120,3 +120,40 @@ pub fn stamp(resource: &mut Value) -> String {
     }
     tag
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn version_is_weak_and_ignores_meta_and_key_order() {
+        let a = json!({"id": "1", "userName": "a", "meta": {"version": "W/\"old\""}});
+        let b = json!({"userName": "a", "id": "1"});
+        assert_eq!(compute(&a), compute(&b));
+        assert!(compute(&a).starts_with("W/\""));
+        assert_ne!(compute(&a), compute(&json!({"id": "1", "userName": "b"})));
+    }
+
+    #[test]
+    fn if_match_and_if_none_match() {
+        let tag = "W/\"abc\"";
+        assert!(check_if_match(None, tag).is_ok());
+        assert!(check_if_match(Some("*"), tag).is_ok());
+        assert!(check_if_match(Some("W/\"x\", W/\"abc\""), tag).is_ok());
+        assert!(check_if_match(Some("\"abc\""), tag).is_ok());
+        let e = check_if_match(Some("W/\"x\""), tag).unwrap_err();
+        assert_eq!(e.status, 412);
+        assert!(not_modified(Some(tag), tag));
+        assert!(!not_modified(Some("W/\"x\""), tag));
+        assert!(!not_modified(None, tag));
+    }
+
+    #[test]
+    fn stamp_sets_meta_version() {
+        let mut r = json!({"id": "1"});
+        let tag = stamp(&mut r);
+        assert_eq!(r["meta"]["version"], tag);
+        assert_eq!(compute(&r), tag, "stamping does not change the version");
+    }
+}

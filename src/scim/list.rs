@@ -267,3 +267,115 @@ impl ListResponse {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::error::ScimType;
+    use crate::scim::schema::USER_RESOURCE;
+
+    fn users(n: usize) -> Vec<Value> {
+        (1..=n)
+            .map(|i| {
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": format!("u{i:02}"),
+                       "userName": format!("user{:02}", n + 1 - i), "title": if i % 2 == 0 { json!("even") } else { Value::Null }})
+            })
+            .collect()
+    }
+
+    #[test]
+    fn query_parameters_with_rfc_defaults_and_unknown_flags() {
+        let q = ListQuery::from_query_pairs([
+            ("filter", r#"userName eq "x""#),
+            ("StartIndex", "0"),
+            ("count", "-5"),
+            ("sortBy", "userName"),
+            ("sortOrder", "Descending"),
+            ("attributes", "userName, name.givenName"),
+            ("aadOptscim062020", ""),
+        ])
+        .unwrap();
+        assert_eq!(q.start_index, 1);
+        assert_eq!(q.count, Some(0));
+        assert_eq!(q.sort_order, SortOrder::Descending);
+        assert_eq!(q.attributes.len(), 2);
+        assert!(q.filter.is_some());
+        let e = ListQuery::from_query_pairs([("filter", "userName eq")]).unwrap_err();
+        assert_eq!(e.scim_type, Some(ScimType::InvalidFilter));
+        let e = ListQuery::from_query_pairs([("count", "ten")]).unwrap_err();
+        assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+    }
+
+    #[test]
+    fn search_body_rfc_7644_3_4_3_example() {
+        let q = ListQuery::from_search_body(&json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "attributes": ["displayName", "userName"],
+            "filter": "displayName sw \"smith\"",
+            "startIndex": 1,
+            "count": 10
+        }))
+        .unwrap();
+        assert_eq!(q.attributes.len(), 2);
+        assert_eq!(q.count, Some(10));
+        assert_eq!(q.start_index, 1);
+        let e = ListQuery::from_search_body(&json!({"schemas": ["urn:x"]})).unwrap_err();
+        assert_eq!(e.scim_type, Some(ScimType::InvalidSyntax));
+    }
+
+    #[test]
+    fn paging_echoes_start_index_and_counts() {
+        let q = ListQuery::from_query_pairs([("startIndex", "6"), ("count", "5")]).unwrap();
+        let page = q.apply(&USER_RESOURCE, users(11), 100, 200).unwrap();
+        assert_eq!(page.total_results, 11);
+        assert_eq!(page.start_index, 6);
+        assert_eq!(page.items_per_page, 5);
+        assert_eq!(page.resources[0]["id"], "u06");
+        let last = ListQuery::from_query_pairs([("startIndex", "11"), ("count", "5")])
+            .unwrap()
+            .apply(&USER_RESOURCE, users(11), 100, 200)
+            .unwrap();
+        assert_eq!(last.items_per_page, 1);
+        let zero = ListQuery::from_query_pairs([("count", "0")])
+            .unwrap()
+            .apply(&USER_RESOURCE, users(11), 100, 200)
+            .unwrap();
+        assert_eq!((zero.total_results, zero.items_per_page), (11, 0));
+        let capped = ListQuery::default()
+            .apply(&USER_RESOURCE, users(11), 100, 3)
+            .unwrap();
+        assert_eq!(capped.items_per_page, 3);
+    }
+
+    #[test]
+    fn filter_sort_and_projection() {
+        let q = ListQuery::from_query_pairs([
+            ("filter", "title pr"),
+            ("sortBy", "userName"),
+            ("attributes", "userName"),
+        ])
+        .unwrap();
+        let page = q.apply(&USER_RESOURCE, users(6), 100, 200).unwrap();
+        let names: Vec<&str> = page
+            .resources
+            .iter()
+            .map(|r| r["userName"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, vec!["user01", "user03", "user05"]);
+        assert!(page.resources[0].get("title").is_none());
+        assert_eq!(page.resources[0]["id"], "u06");
+    }
+
+    #[test]
+    fn empty_result_is_a_list_response_not_an_error() {
+        let q = ListQuery::from_query_pairs([("filter", r#"userName eq "nobody""#)]).unwrap();
+        let json = q
+            .apply(&USER_RESOURCE, users(3), 100, 200)
+            .unwrap()
+            .to_json();
+        assert_eq!(
+            json,
+            json!({"schemas": [LIST_RESPONSE_SCHEMA], "totalResults": 0, "itemsPerPage": 0, "startIndex": 1, "Resources": []})
+        );
+    }
+}

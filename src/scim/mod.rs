@@ -36,3 +36,21 @@ pub fn is_json_media_type(content_type: &str) -> bool {
 }
 
 pub use error::{ScimError, ScimType};
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_media_types_are_accepted_with_parameters() {
+        for ok in [
+            "application/scim+json",
+            "application/json; charset=utf-8",
+            "text/json",
+            "Application/SCIM+JSON;charset=UTF-8",
+        ] {
+            assert!(super::is_json_media_type(ok), "{ok}");
+        }
+        for bad in ["text/plain", "application/xml", ""] {
+            assert!(!super::is_json_media_type(bad), "{bad}");
+        }
+    }
+}

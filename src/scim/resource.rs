@@ -573,3 +573,6 @@ fn retain_subs(value: &mut Value, keep: impl Fn(&str) -> bool) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests;

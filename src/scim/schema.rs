@@ -864,3 +864,147 @@ pub fn resource_types_list(base_url: &str) -> Value {
     let all: Vec<Value> = RESOURCE_TYPES.iter().map(|r| r.to_json(base_url)).collect();
     super::list::ListResponse::complete(all).to_json()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::filter::AttrPath;
+
+    fn caps() -> Capabilities {
+        Capabilities {
+            documentation_uri: None,
+            patch: true,
+            bulk: Some(BulkLimits {
+                max_operations: 1000,
+                max_payload_size: 1_048_576,
+            }),
+            filter_max_results: Some(200),
+            change_password: false,
+            sort: true,
+            etag: true,
+            auth_schemes: vec![AuthScheme::bearer_token(true)],
+        }
+    }
+
+    #[test]
+    fn service_provider_config_reports_the_given_capabilities() {
+        let doc = service_provider_config(&caps(), "https://h/scim/v2/");
+        assert_eq!(doc["schemas"][0], SERVICE_PROVIDER_CONFIG_SCHEMA);
+        assert_eq!(doc["patch"]["supported"], true);
+        assert_eq!(doc["bulk"]["maxOperations"], 1000);
+        assert_eq!(doc["bulk"]["maxPayloadSize"], 1_048_576);
+        assert_eq!(doc["filter"]["maxResults"], 200);
+        assert_eq!(doc["changePassword"]["supported"], false);
+        assert_eq!(doc["sort"]["supported"], true);
+        assert_eq!(doc["etag"]["supported"], true);
+        assert_eq!(doc["authenticationSchemes"][0]["type"], "oauthbearertoken");
+        assert_eq!(
+            doc["meta"]["location"],
+            "https://h/scim/v2/ServiceProviderConfig"
+        );
+        let mut no_bulk = caps();
+        no_bulk.bulk = None;
+        no_bulk.filter_max_results = None;
+        let doc = service_provider_config(&no_bulk, "https://h");
+        assert_eq!(doc["bulk"]["supported"], false);
+        assert_eq!(doc["filter"]["supported"], false);
+    }
+
+    #[test]
+    fn schemas_document_is_generated_from_the_definitions() {
+        let list = schemas_list("https://h/scim/v2");
+        assert_eq!(list["totalResults"], 3);
+        let user = &list["Resources"][0];
+        assert_eq!(user["id"], USER_SCHEMA);
+        let attrs = user["attributes"].as_array().unwrap();
+        assert_eq!(attrs.len(), USER.attributes.len());
+        let user_name = attrs.iter().find(|a| a["name"] == "userName").unwrap();
+        assert_eq!(user_name["required"], true);
+        assert_eq!(user_name["uniqueness"], "server");
+        assert_eq!(user_name["caseExact"], false);
+        let emails = attrs.iter().find(|a| a["name"] == "emails").unwrap();
+        assert_eq!(emails["multiValued"], true);
+        assert_eq!(emails["type"], "complex");
+        assert_eq!(emails["subAttributes"].as_array().unwrap().len(), 4);
+        let password = attrs.iter().find(|a| a["name"] == "password").unwrap();
+        assert_eq!(password["mutability"], "writeOnly");
+        assert_eq!(password["returned"], "never");
+        let ent = &list["Resources"][1];
+        let manager = ent["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "manager")
+            .unwrap();
+        assert_eq!(manager["subAttributes"][1]["name"], "$ref");
+        assert_eq!(manager["subAttributes"][1]["referenceTypes"][0], "User");
+        assert_eq!(
+            ent["meta"]["location"],
+            format!("https://h/scim/v2/Schemas/{ENTERPRISE_USER_SCHEMA}")
+        );
+    }
+
+    #[test]
+    fn resource_types_document() {
+        let list = resource_types_list("https://h/scim/v2");
+        assert_eq!(list["totalResults"], 2);
+        let user = &list["Resources"][0];
+        assert_eq!(user["endpoint"], "/Users");
+        assert_eq!(user["schema"], USER_SCHEMA);
+        assert_eq!(
+            user["schemaExtensions"][0]["schema"],
+            ENTERPRISE_USER_SCHEMA
+        );
+        assert_eq!(user["schemaExtensions"][0]["required"], false);
+        assert_eq!(list["Resources"][1]["endpoint"], "/Groups");
+    }
+
+    #[test]
+    fn resolution_is_case_insensitive_and_finds_extensions() {
+        let r = USER_RESOURCE
+            .resolve_attr(&AttrPath::with_sub("NAME", "givenname"))
+            .unwrap();
+        assert_eq!(
+            (r.attr.name, r.sub.map(|s| s.name)),
+            ("name", Some("givenName"))
+        );
+        let r = USER_RESOURCE
+            .resolve_attr(&AttrPath::new("manager"))
+            .unwrap();
+        assert_eq!(r.container, Container::Extension(ENTERPRISE_USER_SCHEMA));
+        let p = AttrPath {
+            uri: Some(USER_SCHEMA.to_ascii_uppercase()),
+            name: "userName".into(),
+            sub_attr: None,
+        };
+        assert_eq!(
+            USER_RESOURCE.resolve_attr(&p).unwrap().container,
+            Container::Core
+        );
+        assert!(
+            USER_RESOURCE
+                .resolve_attr(&AttrPath::new("members"))
+                .is_none()
+        );
+        assert!(
+            GROUP_RESOURCE
+                .resolve_attr(&AttrPath::new("members"))
+                .is_some()
+        );
+        let ext = crate::scim::filter::AttrPath::parse(ENTERPRISE_USER_SCHEMA).unwrap();
+        assert!(matches!(
+            USER_RESOURCE.resolve(&ext),
+            Some(Target::Extension(_))
+        ));
+        assert!(resource_type("users").is_none());
+        assert!(resource_type("user").is_some());
+        assert!(schema(&GROUP_SCHEMA.to_uppercase()).is_some());
+    }
+
+    #[test]
+    fn at_most_one_primary_applies_to_attributes_with_primary() {
+        let emails = USER.attr("emails").unwrap();
+        assert!(emails.has_primary());
+        assert!(!GROUP.attr("members").unwrap().has_primary());
+    }
+}
