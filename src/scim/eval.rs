@@ -169,7 +169,7 @@ fn values_of<'v>(
 ) -> (Option<&'static AttributeDef>, Vec<&'v Value>) {
     let mut out = Vec::new();
     match scope {
-        Scope::Element(parent) => {
+        Scope::Element(_) => {
             let def = leaf_def(scope, path);
             if path.sub_attr.is_none()
                 && path.uri.is_none()
@@ -177,7 +177,6 @@ fn values_of<'v>(
             {
                 flatten(v, &mut out);
             }
-            let _ = parent;
             (def, out)
         }
         Scope::Resource(rt) => {

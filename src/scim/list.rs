@@ -92,17 +92,13 @@ impl ListQuery {
         }
         let mut q = ListQuery::default();
         for (k, v) in obj {
+            // Numbers may arrive as strings and strings as numbers; both are read as text.
             let text = |what: &str| -> Result<String, ScimError> {
                 match v {
                     Value::String(s) => Ok(s.clone()),
                     Value::Number(n) => Ok(n.to_string()),
                     _ => Err(ScimError::invalid_value(format!(
-                        "'{what}' must be a {}",
-                        if what == "filter" || what == "sortBy" || what == "sortOrder" {
-                            "string"
-                        } else {
-                            "number"
-                        }
+                        "'{what}' must be a string or a number"
                     ))),
                 }
             };

@@ -175,7 +175,9 @@ fn apply_one(
                 }
             };
             for (key, v) in obj {
-                if key.eq_ignore_ascii_case("schemas") {
+                // Clients that send a whole representation path-less also send these; both are
+                // server-managed, so they are skipped rather than refused.
+                if key.eq_ignore_ascii_case("schemas") || key.eq_ignore_ascii_case("meta") {
                     continue;
                 }
                 // Entra folds several attributes into one object keyed by *paths*.

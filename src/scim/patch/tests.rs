@@ -696,6 +696,21 @@ fn okta_group_rename_with_unchanged_id_is_idempotent() {
 }
 
 #[test]
+fn pathless_replace_of_a_whole_representation_skips_meta_and_schemas() {
+    let mut body = user();
+    body["displayName"] = json!("Whole");
+    body["meta"]["lastModified"] = json!("2030-01-01T00:00:00Z");
+    let out = patch(
+        &user(),
+        &USER_RESOURCE,
+        ops(json!([{"op": "replace", "value": body}])),
+    )
+    .unwrap();
+    assert_eq!(out["displayName"], "Whole");
+    assert_eq!(out["meta"], user()["meta"]);
+}
+
+#[test]
 fn okta_membership_remove_and_add_with_display() {
     let out = patch(&group(), &GROUP_RESOURCE, ops(json!([
         {"op": "remove", "path": format!("members[value eq \"{MANDY}\"]")},
