@@ -682,6 +682,11 @@ fn value_path_op(
         }
         OpKind::Add | OpKind::Replace => {
             let value = required_value(kind, &name, value)?;
+            if attr.mutability == Mutability::ReadOnly {
+                return Err(ScimError::mutability(format!(
+                    "'{name}' is read-only and cannot be changed"
+                )));
+            }
             if is_clear(value) {
                 for &i in matched.iter().rev() {
                     match sub {
