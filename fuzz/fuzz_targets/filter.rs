@@ -1,0 +1,5 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    c4c_scim_bridge_fuzz::fuzz_filter(data);
+});
