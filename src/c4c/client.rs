@@ -396,7 +396,8 @@ impl C4cClient {
         if fetching {
             builder = builder.header("x-csrf-token", "Fetch");
         }
-        if let Some(token) = csrf {
+        // An empty token stands for a tenant that handed none out: send nothing.
+        if let Some(token) = csrf.filter(|t| !t.is_empty()) {
             builder = builder.header("x-csrf-token", token);
         }
         if let Some(etag) = &req.if_match {
@@ -1307,5 +1308,158 @@ impl DeltaCursor {
         let horizon = self.since - self.overlap;
         self.seen.retain(|_, (_, at)| *at >= horizon);
         fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! HTTP behaviour the simulator cannot produce, against a small local axum server.
+    use std::sync::atomic::AtomicUsize;
+
+    use axum::Router;
+    use axum::http::{HeaderMap as AxHeaders, StatusCode as AxStatus};
+    use axum::routing::{get, post};
+
+    use super::*;
+
+    async fn serve(app: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        format!("http://{addr}")
+    }
+
+    fn client(base: &str, auth: &str) -> C4cClient {
+        let text = format!(
+            "base_url = \"{base}/svc/\"\ncsrf = \"on_demand\"\n[retry]\nmax_attempts = 2\nbase_backoff_ms = 1\nmax_backoff_ms = 2\n[auth]\n{auth}\n"
+        );
+        C4cClient::new(toml::from_str(&text).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_refused_bearer_token_is_replaced_once() {
+        let issued = Arc::new(AtomicUsize::new(0));
+        let counter = issued.clone();
+        let app = Router::new()
+            .route(
+                "/token",
+                post(move || {
+                    let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+                    async move { axum::Json(serde_json::json!({"access_token": format!("tok{n}"), "expires_in": 3600})) }
+                }),
+            )
+            .route(
+                "/svc/EmployeeCollection",
+                get(|headers: AxHeaders| async move {
+                    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+                        Some("Bearer tok2") => (AxStatus::OK, r#"{"d":{"results":[]}}"#.to_string()),
+                        _ => (AxStatus::UNAUTHORIZED, "Access token expired".to_string()),
+                    }
+                }),
+            );
+        let base = serve(app).await;
+        let auth = format!(
+            "mode = \"oauth_client_credentials\"\ntoken_url = \"{base}/token\"\nclient_id = \"c\"\nclient_secret = \"s\""
+        );
+        let c = client(&base, &auth);
+        assert!(
+            c.query_employees(&EmployeeQuery::new())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            issued.load(Ordering::SeqCst),
+            2,
+            "one refresh after the 401"
+        );
+        // A token that keeps being refused is reported, not refreshed in a loop.
+        issued.store(5, Ordering::SeqCst);
+        let c = client(&base, &auth);
+        let err = c.query_employees(&EmployeeQuery::new()).await.unwrap_err();
+        assert_eq!(err.kind(), super::super::error::ErrorKind::Unauthorized);
+        assert_eq!(issued.load(Ordering::SeqCst), 7);
+    }
+
+    #[tokio::test]
+    async fn next_links_may_not_leave_the_tenant() {
+        let app = Router::new().route(
+            "/svc/EmployeeCollection",
+            get(|| async {
+                r#"{"d":{"results":[{"ObjectID":"A"}],"__next":"http://elsewhere.invalid/svc/EmployeeCollection?$skiptoken=2"}}"#
+            }),
+        );
+        let base = serve(app).await;
+        let c = client(&base, "mode = \"basic\"\nuser = \"u\"\npassword = \"p\"");
+        let err = c.query_employees(&EmployeeQuery::new()).await.unwrap_err();
+        assert!(
+            matches!(err, C4cError::UnexpectedResponse(ref m) if m.contains("leaves the tenant")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn relative_next_links_and_missing_format_are_handled() {
+        let app = Router::new().route(
+            "/svc/EmployeeCollection",
+            get(|uri: axum::http::Uri| async move {
+                let q = uri.query().unwrap_or_default().to_string();
+                if q.contains("skiptoken=2") {
+                    assert!(q.contains("format=json"), "{q}");
+                    r#"{"d":{"results":[{"ObjectID":"B"}]}}"#.to_string()
+                } else {
+                    r#"{"d":{"results":[{"ObjectID":"A"}],"__next":"EmployeeCollection?$skiptoken=2"}}"#.to_string()
+                }
+            }),
+        );
+        let base = serve(app).await;
+        let c = client(&base, "mode = \"basic\"\nuser = \"u\"\npassword = \"p\"");
+        let all = c.query_employees(&EmployeeQuery::new()).await.unwrap();
+        let ids: Vec<_> = all.iter().map(|e| e.object_id.as_str()).collect();
+        assert_eq!(ids, vec!["A", "B"]);
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        let mut url = "EmployeeCollection".to_string();
+        push_query(
+            &mut url,
+            &[
+                ("$filter", "Email eq 'a+b&c=d#e f'".into()),
+                ("$format", "json".into()),
+            ],
+        );
+        assert_eq!(
+            url,
+            "EmployeeCollection?$filter=Email%20eq%20'a%2Bb%26c%3Dd%23e%20f'&$format=json"
+        );
+    }
+
+    #[test]
+    fn delta_cursor_deduplicates_and_advances() {
+        let at = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap();
+        let employee = |id: &str, ms: i64, etag: &str| {
+            let mut e = Employee::from_entity(
+                serde_json::json!({"ObjectID": id})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            )
+            .unwrap();
+            e.entity_last_changed_on = Some(at(ms));
+            e.etag = Some(ETag::new(etag));
+            e
+        };
+        let mut cursor = DeltaCursor::new(at(0), Duration::from_millis(100));
+        let fresh = cursor.absorb(vec![employee("A", 1000, "1"), employee("B", 1050, "1")]);
+        assert_eq!(fresh.len(), 2);
+        assert_eq!(cursor.since, at(1050));
+        let fresh = cursor.absorb(vec![
+            employee("A", 1000, "1"),
+            employee("B", 1050, "1"),
+            employee("A", 1100, "2"),
+        ]);
+        assert_eq!(fresh.len(), 1, "only A's new version");
+        assert_eq!(cursor.since, at(1100));
     }
 }
