@@ -1,0 +1,9 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The C4C simulator over real HTTP on an ephemeral port.
+
+mod simulator {
+    mod auth_csrf;
+    pub mod helpers;
+    mod reads;
+    mod writes;
+}
