@@ -167,7 +167,7 @@ impl TokenSource {
         let response = match result {
             Ok(r) => r,
             Err(e) => {
-                let err = super::client::transport_error(&e);
+                let err = super::client::transport_error(&e).with_outcome_unknown(false);
                 observer.on_call(CallKind::Token, None, started.elapsed(), Some(err.kind()));
                 return Err(err);
             }
@@ -176,7 +176,7 @@ impl TokenSource {
         let body = response
             .bytes()
             .await
-            .map_err(|e| super::client::transport_error(&e))?;
+            .map_err(|e| super::client::transport_error(&e).with_outcome_unknown(false))?;
         if !(200..300).contains(&status) {
             // OAuth errors are {"error":…,"error_description":…}; fall back to OData/plain text.
             let message = serde_json::from_slice::<serde_json::Value>(&body)

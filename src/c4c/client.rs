@@ -155,10 +155,13 @@ impl std::fmt::Debug for C4cClient {
     }
 }
 
+/// Maps a reqwest failure. `outcome_unknown` here means "the request may have been sent":
+/// only a failed connect proves it was not. Callers narrow it to writes.
 pub(crate) fn transport_error(e: &reqwest::Error) -> C4cError {
+    let sent = !e.is_connect();
     if e.is_timeout() {
         return C4cError::Timeout {
-            outcome_unknown: false,
+            outcome_unknown: sent,
         };
     }
     // The chain holds the useful part ("connection reset", "tls handshake", …).
@@ -171,7 +174,7 @@ pub(crate) fn transport_error(e: &reqwest::Error) -> C4cError {
     }
     C4cError::Transport {
         message,
-        outcome_unknown: false,
+        outcome_unknown: sent,
     }
 }
 
@@ -325,10 +328,12 @@ impl C4cClient {
                 }
                 _ => {}
             }
+            // A refused connection never carried the request; anything later may have.
             let unknown = match &err {
-                C4cError::Timeout { .. } => true,
-                // A refused connection never carried the request.
-                C4cError::Transport { message, .. } => !is_connect_failure(message),
+                C4cError::Timeout { outcome_unknown }
+                | C4cError::Transport {
+                    outcome_unknown, ..
+                } => *outcome_unknown,
                 _ => false,
             };
             maybe_applied |= write && unknown;
@@ -564,7 +569,7 @@ impl C4cClient {
                     err
                 }
                 Err(e) => {
-                    let err = transport_error(&e);
+                    let err = transport_error(&e).with_outcome_unknown(false);
                     self.inner.observer.on_call(
                         CallKind::CsrfFetch,
                         None,
@@ -640,6 +645,18 @@ impl C4cClient {
             })
             .await
             .cloned()
+    }
+
+    /// Checks an employee write body against the tenant's `$metadata` without sending it
+    /// (for dry runs; the tenant checks again on the real write).
+    pub async fn check_employee_write(
+        &self,
+        fields: &Fields,
+        kind: super::metadata::WriteKind,
+    ) -> Result<(), C4cError> {
+        self.metadata()
+            .await?
+            .check_write(EMPLOYEE_SET, &fields.0, kind)
     }
 
     async fn entity_type_of(&self, set: &str) -> Result<EntityTypeModel, C4cError> {
@@ -1192,12 +1209,6 @@ impl C4cClient {
             })
             .collect())
     }
-}
-
-fn is_connect_failure(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("connection refused")
-        || m.contains("error trying to connect") && !m.contains("reset")
 }
 
 fn created_entity(resp: &Response) -> Result<Map<String, Value>, C4cError> {

@@ -126,6 +126,109 @@ impl Metadata {
     }
 }
 
+/// Which write a body is meant for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    Create,
+    Update,
+}
+
+impl Metadata {
+    /// Checks a write body against the entity set's annotations, without a call: unknown
+    /// properties, read-only ones, string max lengths, JSON types, and (on create) the
+    /// mandatory properties. Follows C4C's rules: `ETag` and `…Text` descriptions are ignored
+    /// on updates, a non-creatable key that is not nullable (ObjectID) is ignored on create.
+    /// Expanded children (deep insert arrays) are not checked here.
+    pub fn check_write(
+        &self,
+        set: &str,
+        body: &serde_json::Map<String, serde_json::Value>,
+        kind: WriteKind,
+    ) -> Result<(), C4cError> {
+        use serde_json::Value;
+        let entity = self
+            .entity_type_of_set(set)
+            .ok_or_else(|| C4cError::InvalidInput(format!("$metadata has no entity set {set}")))?;
+        let invalid = |property: &str, message: String| C4cError::Validation {
+            status: 400,
+            code: "CLIENT_CHECK".into(),
+            message,
+            property: Some(property.to_string()),
+        };
+        for (name, value) in body {
+            if entity.navigations.iter().any(|n| &n.name == name) && kind == WriteKind::Create {
+                continue;
+            }
+            let Some(prop) = entity.property(name) else {
+                return Err(invalid(
+                    name,
+                    format!("{} has no property {name}", entity.name),
+                ));
+            };
+            let ignored = match kind {
+                WriteKind::Create => !prop.creatable && !prop.nullable,
+                WriteKind::Update => name == "ETag" || name.ends_with("Text"),
+            };
+            if ignored {
+                continue;
+            }
+            let allowed = match kind {
+                WriteKind::Create => prop.creatable,
+                WriteKind::Update => prop.updatable,
+            };
+            if !allowed {
+                return Err(invalid(
+                    name,
+                    format!("property {name} is read-only ({kind:?})"),
+                ));
+            }
+            match (&prop.edm_type, value) {
+                (_, Value::Null) if prop.nullable => {}
+                (_, Value::Null) => {
+                    return Err(invalid(name, format!("property {name} cannot be null")));
+                }
+                (EdmType::String, Value::String(text)) => {
+                    if let Some(max) = prop.max_length
+                        && text.chars().count() > max
+                    {
+                        return Err(invalid(
+                            name,
+                            format!("property {name} is longer than {max} characters"),
+                        ));
+                    }
+                }
+                (EdmType::Boolean, Value::Bool(_)) => {}
+                (
+                    EdmType::DateTime | EdmType::DateTimeOffset | EdmType::Time | EdmType::Guid,
+                    Value::String(_),
+                ) => {}
+                (
+                    EdmType::Int16 | EdmType::Int32 | EdmType::Int64 | EdmType::Double,
+                    Value::Number(_),
+                ) => {}
+                (EdmType::Decimal, Value::String(_) | Value::Number(_)) => {}
+                (EdmType::Other(_) | EdmType::Binary, _) => {}
+                (t, v) => return Err(invalid(name, format!("property {name} is {t:?}, got {v}"))),
+            }
+        }
+        if kind == WriteKind::Create {
+            for prop in entity
+                .properties
+                .iter()
+                .filter(|p| !p.nullable && p.creatable)
+            {
+                if !body.contains_key(&prop.name) {
+                    return Err(invalid(
+                        &prop.name,
+                        format!("property {} is mandatory", prop.name),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 struct Association {
     ends: HashMap<String, (String, bool)>,
 }
@@ -380,6 +483,50 @@ pub(crate) mod tests {
             md.entity_type("EmployeeUserBusinessRoleAssignment")
                 .is_some()
         );
+    }
+
+    #[test]
+    fn checks_writes_against_annotations() {
+        let md = Metadata::parse(SAMPLE.as_bytes()).unwrap();
+        let body = |v: serde_json::Value| v.as_object().cloned().unwrap();
+        let ok = body(
+            serde_json::json!({"ObjectID": "X", "FirstName": "Jane", "LastName": "Doe", "EmployeeID": "1",
+            "UserLockedIndicator": false, "UserValidityEndDate": "9999-12-31T00:00:00", "EmployeeUserBusinessRoleAssignment": []}),
+        );
+        md.check_write("EmployeeCollection", &ok, WriteKind::Create)
+            .unwrap();
+        let property = |r: Result<(), C4cError>| match r {
+            Err(C4cError::Validation { property, .. }) => property.unwrap(),
+            other => panic!("unexpected {other:?}"),
+        };
+        let missing = body(serde_json::json!({"FirstName": "Jane"}));
+        assert_eq!(
+            property(md.check_write("EmployeeCollection", &missing, WriteKind::Create)),
+            "LastName"
+        );
+        let long = body(serde_json::json!({"Email": "x".repeat(256)}));
+        assert_eq!(
+            property(md.check_write("EmployeeCollection", &long, WriteKind::Update)),
+            "Email"
+        );
+        let fixed = body(serde_json::json!({"EmployeeID": "2"}));
+        assert_eq!(
+            property(md.check_write("EmployeeCollection", &fixed, WriteKind::Update)),
+            "EmployeeID"
+        );
+        let typed = body(serde_json::json!({"UserLockedIndicator": "yes"}));
+        assert_eq!(
+            property(md.check_write("EmployeeCollection", &typed, WriteKind::Update)),
+            "UserLockedIndicator"
+        );
+        let unknown = body(serde_json::json!({"UserName": "x"}));
+        assert_eq!(
+            property(md.check_write("EmployeeCollection", &unknown, WriteKind::Update)),
+            "UserName"
+        );
+        let etag = body(serde_json::json!({"ETag": "x", "FirstName": "J"}));
+        md.check_write("EmployeeCollection", &etag, WriteKind::Update)
+            .unwrap();
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub use client::{C4cClient, DeltaCursor, EmployeePages};
 pub use config::{AuthConfig, C4cConfig, CsrfMode, RetryConfig, TenantProfile, TimeoutConfig};
 pub use error::{C4cError, ErrorKind};
 pub use filter::{Filter, Literal};
-pub use metadata::Metadata;
+pub use metadata::{Metadata, WriteKind};
 pub use model::{
     BusinessKey, Employee, EmployeeQuery, Fields, NewOrgUnitAssignment, Order, OrgUnitAssignment,
     RoleAssignment,

@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use c4c_scim_bridge::c4c::metadata::EdmType;
-use c4c_scim_bridge::c4c::{DeltaCursor, EmployeeQuery, Fields, Filter, Order};
+use c4c_scim_bridge::c4c::{
+    C4cError, DeltaCursor, EmployeeQuery, Fields, Filter, Order, WriteKind,
+};
 use c4c_scim_bridge::sim::SimConfig;
 use futures::StreamExt;
 
@@ -213,6 +215,29 @@ async fn metadata_is_parsed_and_cached() {
     assert!(roles.deletable);
     client.metadata().await.unwrap();
     assert_eq!(sim.counters().metadata, 1, "cached");
+
+    client
+        .check_employee_write(&new_employee(1), WriteKind::Create)
+        .await
+        .unwrap();
+    let mut missing = new_employee(2);
+    missing.0.remove("FirstName");
+    match client
+        .check_employee_write(&missing, WriteKind::Create)
+        .await
+        .unwrap_err()
+    {
+        C4cError::Validation { property, .. } => assert_eq!(property.as_deref(), Some("FirstName")),
+        other => panic!("unexpected {other:?}"),
+    }
+    let fixed = Fields::new().set("EmployeeID", "X");
+    assert!(
+        client
+            .check_employee_write(&fixed, WriteKind::Update)
+            .await
+            .is_err()
+    );
+    assert_eq!(sim.counters().total, 1, "checks cost no call");
 }
 
 #[tokio::test]
