@@ -1171,6 +1171,93 @@ impl C4cClient {
         batch::parse(&ctype, &resp.body, &parts)
     }
 
+    /// [`Self::batch_create_employees`] without duplicates: when the batch's outcome is
+    /// unknown (connection lost after sending), the business keys are looked up (in one
+    /// `$batch` when they are all EmployeeIDs) and only the missing employees are sent again.
+    pub async fn batch_create_employees_once(
+        &self,
+        items: &[(Fields, BusinessKey)],
+    ) -> Result<Vec<Result<Employee, C4cError>>, C4cError> {
+        let mut results: Vec<Option<Result<Employee, C4cError>>> = vec![None; items.len()];
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let pending: Vec<usize> = (0..items.len()).filter(|i| results[*i].is_none()).collect();
+            if pending.is_empty() {
+                break;
+            }
+            let fields: Vec<Fields> = pending.iter().map(|i| items[*i].0.clone()).collect();
+            let err = match self.batch_create_employees(&fields).await {
+                Ok(done) => {
+                    for (i, r) in pending.into_iter().zip(done) {
+                        results[i] = Some(r);
+                    }
+                    break;
+                }
+                Err(e) => e,
+            };
+            let ambiguous = err.is_ambiguous()
+                || matches!(
+                    err,
+                    C4cError::Unavailable {
+                        status: 502 | 504,
+                        ..
+                    }
+                );
+            if !ambiguous {
+                return Err(err);
+            }
+            tracing::warn!(error = %err, "batch outcome unknown; looking the employees up by business key");
+            let keys: Vec<&BusinessKey> = pending.iter().map(|i| &items[*i].1).collect();
+            let found = self.lookup_many(&keys).await?;
+            for (i, hit) in pending.into_iter().zip(found) {
+                if let Some(e) = hit {
+                    results[i] = Some(Ok(e));
+                }
+            }
+            if attempt >= self.inner.retry.max_attempts && results.iter().any(Option::is_none) {
+                return Err(err);
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(C4cError::UnexpectedResponse(
+                        "employee left unresolved".into(),
+                    ))
+                })
+            })
+            .collect())
+    }
+
+    /// Looks several business keys up: one `find_employees_by` when all are EmployeeIDs.
+    async fn lookup_many(&self, keys: &[&BusinessKey]) -> Result<Vec<Option<Employee>>, C4cError> {
+        let ids: Option<Vec<String>> = keys
+            .iter()
+            .map(|k| match k {
+                BusinessKey::EmployeeId(id) => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
+        match ids {
+            Some(ids) => {
+                let found = self.find_employees_by("EmployeeID", &ids).await?;
+                Ok(keys
+                    .iter()
+                    .map(|k| found.iter().find(|e| k.matches(e)).cloned())
+                    .collect())
+            }
+            None => {
+                let mut out = Vec::with_capacity(keys.len());
+                for key in keys {
+                    out.push(self.lookup_by_key(key).await?);
+                }
+                Ok(out)
+            }
+        }
+    }
+
     /// Creates many employees in one `$batch`, each in its own changeset (one failure does
     /// not undo the others). Results are in input order.
     pub async fn batch_create_employees(

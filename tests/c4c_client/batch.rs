@@ -1,9 +1,11 @@
-//! `$batch`: 200 creates in one call, atomic changesets, reads inside a batch.
+//! `$batch`: 200 creates in one call, atomic changesets, reads inside a batch, recovery
+//! from a lost batch answer.
 
 use c4c_scim_bridge::c4c::{
-    BatchChange, BatchPart, BatchPartResult, C4cError, EmployeeQuery, ErrorKind, Fields,
+    BatchChange, BatchPart, BatchPartResult, BusinessKey, C4cError, EmployeeQuery, ErrorKind,
+    Fields,
 };
-use c4c_scim_bridge::sim::SimConfig;
+use c4c_scim_bridge::sim::{Fault, FaultScope, SimConfig};
 use serde_json::json;
 
 use super::support::*;
@@ -112,4 +114,34 @@ async fn a_filter_on_a_non_filterable_property_fails_inside_a_batch() {
         }
         other => panic!("unexpected {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_lost_batch_answer_is_recovered_without_duplicates() {
+    let sim = start(SimConfig::default()).await;
+    let client = basic_client(&sim);
+    let items: Vec<(Fields, BusinessKey)> = (0..60)
+        .map(|n| (new_employee(n), BusinessKey::EmployeeId(format!("T{n:06}"))))
+        .collect();
+    client
+        .batch_create_employees(&[new_employee(1000)])
+        .await
+        .unwrap();
+    sim.faults()
+        .fail_next(1, Fault::CommitThenDrop, FaultScope::Writes);
+    let results = client.batch_create_employees_once(&items).await.unwrap();
+    assert_eq!(results.len(), 60);
+    for (n, r) in results.iter().enumerate() {
+        assert_eq!(
+            r.as_ref().unwrap().employee_id.as_deref(),
+            Some(format!("T{n:06}").as_str())
+        );
+    }
+    assert_eq!(sim.employees().len(), 61, "every employee exactly once");
+    assert_eq!(
+        sim.counters().batches,
+        3,
+        "first batch, lost batch, one lookup batch: {:?}",
+        sim.counters()
+    );
 }

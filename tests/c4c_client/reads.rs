@@ -266,3 +266,24 @@ async fn delta_reports_each_change_once() {
     let all = client.delta_since(start_at, Duration::ZERO).await.unwrap();
     assert_eq!(all.len(), 2);
 }
+
+#[tokio::test]
+async fn expanded_roles_come_with_the_employees() {
+    let sim = start(SimConfig::default()).await;
+    let client = basic_client(&sim);
+    for n in 0..3 {
+        let e = client.create_employee(&new_employee(n)).await.unwrap();
+        client
+            .create_role_assignment(&e.object_id, "SALES_REP", None)
+            .await
+            .unwrap();
+    }
+    let q = EmployeeQuery::new().expand(["EmployeeUserBusinessRoleAssignment"]);
+    let all = client.query_employees(&q).await.unwrap();
+    assert_eq!(all.len(), 3);
+    for e in &all {
+        let roles = e.expanded_roles().unwrap();
+        assert_eq!(roles.len(), 1);
+        assert_eq!(roles[0].business_role_id, "SALES_REP");
+    }
+}
