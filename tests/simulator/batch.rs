@@ -190,3 +190,31 @@ async fn batch_is_strict_and_needs_csrf() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+#[tokio::test]
+async fn connection_drop_after_a_committed_batch() {
+    let t = start_with(0).await;
+    t.sim.faults().fail_next(
+        1,
+        c4c_scim_bridge::sim::Fault::CommitThenDrop,
+        c4c_scim_bridge::sim::FaultScope::Writes,
+    );
+    let body = batch_body(&[changeset(&[(
+        "POST",
+        "EmployeeCollection",
+        Some("1"),
+        r#"{"FirstName":"Lost","LastName":"Reply"}"#,
+    )])]);
+    let token = t.csrf().await;
+    let r = t
+        .http
+        .post(t.url("$batch"))
+        .basic_auth(DEFAULT_USER, Some(DEFAULT_PASSWORD))
+        .header("x-csrf-token", token)
+        .header("content-type", "multipart/mixed; boundary=batch_x")
+        .body(body)
+        .send()
+        .await;
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(t.sim.employees().len(), 1);
+}
