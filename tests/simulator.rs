@@ -3,7 +3,11 @@
 
 mod simulator {
     mod auth_csrf;
+    mod batch;
+    mod faults;
     pub mod helpers;
+    mod pyodata;
     mod reads;
+    mod tls_oauth;
     mod writes;
 }

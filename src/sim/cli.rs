@@ -165,4 +165,49 @@ mod tests {
         assert_eq!(cli.sim.employees, 50);
         assert!(Cli::try_parse_from(["x", "--seed", "a.json", "--employees", "3"]).is_err());
     }
+
+    #[tokio::test]
+    async fn seed_files_and_banner() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("seed.csv");
+        std::fs::write(
+            &csv,
+            "EmployeeID,FirstName,LastName,UserID\n10,Siobhán,O'Neill,SIOBHAN\n",
+        )
+        .unwrap();
+        let cli = Cli::parse_from([
+            "x",
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            csv.to_str().unwrap(),
+        ]);
+        let handle = Simulator::start(cli.sim.to_config().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            handle.employee_by_employee_id("10").unwrap()["LastName"],
+            "O'Neill"
+        );
+        let text = banner(&handle, &cli.sim);
+        assert!(text.contains(&handle.service_url()));
+        assert!(text.contains("SCIM_TECH_USER / Welcome1!Sim"));
+        handle.shutdown().await;
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, "[{\"FirstName\":\"only\"}]").unwrap();
+        let cli = Cli::parse_from([
+            "x",
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            bad.to_str().unwrap(),
+        ]);
+        assert!(
+            Simulator::start(cli.sim.to_config().unwrap())
+                .await
+                .is_err()
+        );
+        let missing = Cli::parse_from(["x", "--seed", "/nonexistent.json"]);
+        assert!(missing.sim.to_config().is_err());
+    }
 }

@@ -80,8 +80,8 @@ pub(crate) fn edmx() -> String {
                 b(p.updatable),
                 b(p.filterable)
             );
-            if p.code.is_some() {
-                let _ = write!(out, " sap:text=\"{}Text\"", p.name);
+            if let Some(text) = def.props.iter().find(|t| t.text_of == Some(p.name)) {
+                let _ = write!(out, " sap:text=\"{}\"", text.name);
             }
             out.push_str("/>");
         }

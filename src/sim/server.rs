@@ -222,6 +222,8 @@ async fn entry(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     let method = effective_method(&req);
     let is_write = !is_token && !matches!(method.as_str(), "GET" | "HEAD");
 
+    count_kind(&sh, &method, odata_rest.as_deref(), req.headers());
+
     sh.in_flight.fetch_add(1, Ordering::SeqCst);
     let _guard = InFlight(&sh.in_flight);
     let settings = sh.faults.settings();
@@ -307,7 +309,6 @@ async fn entry(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         }
     }
     let resp = if is_token {
-        bump(&sh.counters.token_requests);
         token_endpoint(&sh, req).await
     } else {
         odata_request(
@@ -323,6 +324,35 @@ async fn entry(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         return drop_connection(conn.as_ref()).await;
     }
     finish(&sh, resp, started)
+}
+
+/// Counts a request by kind before anything can fail it, so that tests see every upstream call.
+fn count_kind(sh: &Shared, method: &str, odata_rest: Option<&str>, headers: &HeaderMap) {
+    let c = &sh.counters;
+    let Some(rest) = odata_rest else {
+        bump(&c.token_requests);
+        return;
+    };
+    let path = rest.strip_prefix('/').unwrap_or(rest);
+    match method {
+        "GET" | "HEAD" => {
+            if header(headers, "x-csrf-token").is_some_and(|v| v.eq_ignore_ascii_case("fetch")) {
+                bump(&c.csrf_fetches);
+            }
+            match path {
+                "$metadata" => bump(&c.metadata),
+                "" => bump(&c.service_document),
+                _ => bump(&c.reads),
+            }
+        }
+        _ if path == "$batch" => bump(&c.batches),
+        "POST" => bump(&c.posts),
+        "PATCH" => bump(&c.patches),
+        "PUT" => bump(&c.puts),
+        "MERGE" => bump(&c.merges),
+        "DELETE" => bump(&c.deletes),
+        _ => {}
+    }
 }
 
 fn finish(sh: &Shared, mut resp: Response, started: Instant) -> Response {
@@ -450,11 +480,6 @@ async fn odata_request(
     };
     let is_read = matches!(method.as_str(), "GET" | "HEAD");
     if is_read {
-        match path.as_str() {
-            "$metadata" => bump(&sh.counters.metadata),
-            "" => bump(&sh.counters.service_document),
-            _ => bump(&sh.counters.reads),
-        }
         let fetch =
             header(&parts.headers, "x-csrf-token").is_some_and(|v| v.eq_ignore_ascii_case("fetch"));
         let sr = {
@@ -463,7 +488,6 @@ async fn odata_request(
         };
         let mut resp = to_response(sr);
         if fetch {
-            bump(&sh.counters.csrf_fetches);
             let (token, new_sid) = sh.auth.fetch_csrf(&caller.user, session_id.as_deref());
             if let Ok(v) = HeaderValue::from_str(&token) {
                 resp.headers_mut().insert("x-csrf-token", v);
@@ -490,18 +514,6 @@ async fn odata_request(
         return resp;
     }
     let is_batch = path == "$batch";
-    if is_batch {
-        bump(&sh.counters.batches);
-    } else {
-        match method.as_str() {
-            "POST" => bump(&sh.counters.posts),
-            "PATCH" => bump(&sh.counters.patches),
-            "PUT" => bump(&sh.counters.puts),
-            "MERGE" => bump(&sh.counters.merges),
-            "DELETE" => bump(&sh.counters.deletes),
-            _ => {}
-        }
-    }
     if csrf_required(sh, &caller)
         && !sh.auth.check_csrf(
             &caller.user,

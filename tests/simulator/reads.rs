@@ -389,3 +389,51 @@ async fn navigation_reads_and_search() {
 pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn code_descriptions_and_atom_feeds() {
+    let t = start_with(3).await;
+    let (_, with) = t.get_json("EmployeeCollection?$format=json&$top=1").await;
+    assert!(with["d"]["results"][0]["CountryCodeText"].is_string());
+    let r = t
+        .get("EmployeeCollection?$format=json&$top=1")
+        .header("odata-no-codedescs", "true")
+        .send()
+        .await
+        .unwrap();
+    let without: Value = r.json().await.unwrap();
+    assert!(without["d"]["results"][0].get("CountryCodeText").is_none());
+    assert!(without["d"]["results"][0].get("CountryCode").is_some());
+
+    let paged = start(SimConfig {
+        generated_employees: 3,
+        page_size: 2,
+        ..SimConfig::default()
+    })
+    .await;
+    let feed = paged
+        .get("EmployeeCollection?$inlinecount=allpages")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        feed.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/atom+xml;type=feed")
+    );
+    let xml = feed.text().await.unwrap();
+    assert_eq!(xml.matches("<entry").count(), 2);
+    assert!(xml.contains("<m:count>3</m:count>"));
+    assert!(
+        xml.contains("rel=\"next\"") && xml.contains("$skiptoken=3"),
+        "{xml}"
+    );
+    let err = paged
+        .get("EmployeeCollection?$filter=Nope eq 1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(err.status(), 400);
+    assert!(err.text().await.unwrap().contains("<code>ERROR</code>"));
+}
