@@ -936,13 +936,14 @@ impl C4cClient {
                 return Err(err);
             }
             tracing::warn!(error = %err, "create outcome unknown; looking the employee up by business key");
+            // Give a write the server may still be committing a moment to land before looking.
+            tokio::time::sleep(self.inner.retry.ceiling(attempt)).await;
             if let Some(found) = self.lookup_by_key(key).await? {
                 return Ok(found);
             }
             if attempt >= self.inner.retry.max_attempts {
                 return Err(err);
             }
-            tokio::time::sleep(self.inner.retry.ceiling(attempt)).await;
         }
     }
 
