@@ -339,6 +339,8 @@ impl C4cClient {
             maybe_applied |= write && unknown;
             let retryable = match &err {
                 C4cError::Throttled { .. } => true,
+                // The token endpoint failed before the API call was made.
+                C4cError::TokenRequest { status, .. } => *status == 429 || *status >= 500,
                 C4cError::Unavailable { status, .. } => {
                     *status == 503 || req.replay != Replay::Never
                 }

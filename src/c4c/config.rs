@@ -142,7 +142,7 @@ pub struct TimeoutConfig {
     /// One HTTP exchange, milliseconds.
     #[serde(default = "default_request_ms")]
     pub request_ms: u64,
-    /// One client operation including its retries and pages, milliseconds.
+    /// One HTTP call including its retries and backoff waits, milliseconds.
     #[serde(default = "default_overall_ms")]
     pub overall_ms: u64,
 }

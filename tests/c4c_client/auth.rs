@@ -3,7 +3,7 @@
 
 use c4c_scim_bridge::c4c::{C4cClient, C4cError, EmployeeQuery, ErrorKind};
 use c4c_scim_bridge::sim::tls::TestPki;
-use c4c_scim_bridge::sim::{Access, DEFAULT_USER, SimConfig, TechnicalUser};
+use c4c_scim_bridge::sim::{Access, DEFAULT_USER, Fault, FaultScope, SimConfig, TechnicalUser};
 use secrecy::ExposeSecret;
 
 use super::support::*;
@@ -169,6 +169,31 @@ async fn oauth_client_credentials_token_is_cached() {
     }
     assert_eq!(sim.counters().token_requests, 1, "{:?}", sim.counters());
     assert_eq!(sim.counters().unauthorized, 0);
+}
+
+#[tokio::test]
+async fn a_failing_token_endpoint_is_retried() {
+    let sim = start(SimConfig {
+        generated_employees: 1,
+        ..Default::default()
+    })
+    .await;
+    let auth = format!(
+        "mode = \"oauth_client_credentials\"\ntoken_url = {:?}\nclient_id = \"SCIM_BRIDGE_CLIENT\"\nclient_secret = \"Client-Secret-1\"",
+        sim.token_url()
+    );
+    let client = C4cClient::new(config(&sim.service_url(), &auth, "")).unwrap();
+    sim.faults()
+        .fail_next(1, Fault::Status503, FaultScope::Token);
+    assert_eq!(
+        client
+            .query_employees(&EmployeeQuery::new())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(sim.counters().token_requests, 2);
 }
 
 #[tokio::test]
