@@ -49,12 +49,15 @@ pub enum Command {
     /// Validate the configuration without starting anything.
     #[command(after_help = "Example:\n  c4c-scim-bridge check --config deploy/config.example.toml")]
     Check,
-    /// Run a self-contained demo on the embedded store.
+    /// Run a self-contained demo: the bridge on the embedded store, with a built-in C4C simulator.
     #[command(after_help = "Example:\n  c4c-scim-bridge demo --listen 127.0.0.1:8080")]
     Demo {
         /// Listen address; by default 127.0.0.1:8080, or a free port if that one is taken.
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
+        /// Latency the built-in C4C simulator adds to every call, in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 0)]
+        sim_latency_ms: u64,
     },
     /// Probe a running bridge's /healthz; exits 0 when healthy (for container HEALTHCHECK).
     #[command(
@@ -67,6 +70,11 @@ pub enum Command {
     /// Manage the bearer tokens SCIM clients (Entra ID, Okta…) authenticate with.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Run the C4C OData v2 simulator alone (a local test tenant with fault injection).
+    #[command(
+        after_help = "Example:\n  c4c-scim-bridge sim --listen 127.0.0.1:8088 --employees 200 --latency-ms 150"
+    )]
+    Sim(crate::sim::SimArgs),
     /// Print the version.
     #[command(after_help = "Example:\n  c4c-scim-bridge version")]
     Version,
@@ -126,6 +134,13 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
             Ok(())
         }
         Command::Health { url } => probe_health(&url).await,
+        Command::Sim(args) => {
+            // Only the log settings matter here; a bad file is still an error.
+            load_config(cli.config.as_ref())?;
+            crate::sim::run_cli(args)
+                .await
+                .map_err(|error| AppError::Serve(format!("{error:#}")))
+        }
         Command::Token(command) => {
             let config = load_config(cli.config.as_ref())?;
             let store = open_store(&config, true).await?;
@@ -165,20 +180,63 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
             tracing::info!(addr = %app.local_addr()?, "serving");
             app.run_until(shutdown_signal()).await
         }
-        Command::Demo { listen } => {
+        Command::Demo {
+            listen,
+            sim_latency_ms,
+        } => {
             let mut config = load_config(cli.config.as_ref())?;
             let store = open_store(&config, config.store.migrate_on_start).await?;
+            let simulator = crate::sim::Simulator::start(crate::sim::SimConfig {
+                listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+                generated_employees: 50,
+                faults: crate::sim::FaultSettings {
+                    latency_ms: sim_latency_ms,
+                    ..crate::sim::FaultSettings::default()
+                },
+                ..crate::sim::SimConfig::default()
+            })
+            .await
+            .map_err(|error| AppError::Serve(format!("cannot start the C4C simulator: {error}")))?;
+            // One demo token at a time: the previous run's is revoked.
+            store
+                .revoke_token("demo", crate::store::now_millis())
+                .await?;
+            let token = crate::auth::create_token(&store, "demo", None)
+                .await
+                .map_err(|error| AppError::Serve(error.to_string()))?;
             let listener = bind_demo_listener(listen).await?;
             config.server.listen = listener
                 .local_addr()
                 .map_err(|error| AppError::Serve(error.to_string()))?;
+            let base_path = config.server.base_path.clone();
             let app = Application::from_listener(listener, config, store);
             let addr = app.local_addr()?;
+            let token = token.token.expose_secret().to_owned();
             println!("c4c-scim-bridge demo listening on http://{addr}");
-            println!("  health:    curl http://{addr}/healthz");
-            println!("  readiness: curl http://{addr}/readyz");
+            println!("  SCIM base URL:  http://{addr}{base_path}");
+            println!("  Bearer token:   {token}");
+            println!(
+                "  C4C simulator:  {}/ ({} employees; Basic {} / {})",
+                simulator.service_url(),
+                simulator.count("EmployeeCollection").unwrap_or(0),
+                crate::sim::DEFAULT_USER,
+                crate::sim::DEFAULT_PASSWORD,
+            );
+            println!("Try:");
+            println!("  curl http://{addr}/healthz");
+            println!(
+                "  curl -H 'Authorization: Bearer {token}' http://{addr}{base_path}/ServiceProviderConfig"
+            );
+            println!(
+                "  curl -u {}:'{}' '{}/EmployeeCollection?$top=3&$format=json'",
+                crate::sim::DEFAULT_USER,
+                crate::sim::DEFAULT_PASSWORD,
+                simulator.service_url(),
+            );
             println!("Press Ctrl-C to stop.");
-            app.run_until(shutdown_signal()).await
+            let result = app.run_until(shutdown_signal()).await;
+            simulator.shutdown().await;
+            result
         }
     }
 }

@@ -51,6 +51,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Base path of the SCIM API.
     pub base_path: String,
+    /// The SCIM base URL as clients reach it (behind a proxy), e.g.
+    /// `https://scim.example.com/scim/v2`; used in `meta.location`. Default: from the Host header.
+    pub public_url: Option<String>,
     /// Time limit for one request, in seconds.
     pub request_timeout_secs: u64,
     /// Largest accepted request body, in bytes (SCIM maxPayloadSize).
@@ -64,6 +67,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             base_path: "/scim/v2".to_owned(),
+            public_url: None,
             request_timeout_secs: 30,
             body_limit_bytes: 1024 * 1024,
             shutdown_grace_secs: 30,
@@ -158,6 +162,9 @@ pub struct Config {
     pub log: LogConfig,
     pub store: StoreConfig,
     pub auth: AuthConfig,
+    /// The C4C tenant. Absent in the demo, which provisions into its built-in simulator.
+    #[serde(skip_serializing)]
+    pub c4c: Option<crate::c4c::config::C4cConfig>,
 }
 
 fn serialize_optional_secret<S: serde::Serializer>(
@@ -274,6 +281,10 @@ impl Config {
                 reason: error.to_string(),
             }
         })?;
+        if let Some(c4c) = &self.c4c {
+            c4c.validate()
+                .map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        }
         let url = self.store.resolved_url()?;
         crate::store::StoreKind::from_url(url.expose_secret()).map_err(|reason| {
             ConfigError::BadValue {

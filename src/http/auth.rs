@@ -71,7 +71,7 @@ fn bearer(request: &Request) -> Option<SecretString> {
 }
 
 fn unauthorized(detail: &str) -> Response {
-    let mut response = scim_error(StatusCode::UNAUTHORIZED, None, detail);
+    let mut response = scim_error(StatusCode::UNAUTHORIZED, detail);
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
         HeaderValue::from_static("Bearer realm=\"c4c-scim-bridge\""),
@@ -93,7 +93,6 @@ pub async fn require_scim_token(
     if let Some(retry_after) = ip.and_then(|ip| state.auth_failures.blocked_for(ip)) {
         let mut response = scim_error(
             StatusCode::TOO_MANY_REQUESTS,
-            None,
             "too many failed authentications from this address; retry later",
         );
         if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
@@ -114,7 +113,6 @@ pub async fn require_scim_token(
             tracing::error!(%error, "token check: store unavailable");
             scim_error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                None,
                 "the bridge cannot check credentials right now; retry later",
             )
         }

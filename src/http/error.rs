@@ -1,26 +1,42 @@
-//! The edge where errors become SCIM error bodies (RFC 7644 §3.12), once.
+//! The edge where errors become SCIM error bodies (RFC 7644 §3.12), once. The body itself comes
+//! from `scim::error::ScimError::to_body`, the one table of statuses and scimTypes.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::Value;
 
-pub const SCIM_CONTENT_TYPE: &str = "application/scim+json";
-pub const SCIM_ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+use crate::scim::SCIM_MEDIA_TYPE;
+use crate::scim::error::ScimError;
 
-/// A SCIM error body with its status; `scim_type` only where RFC 7644 defines one.
-pub fn scim_error(status: StatusCode, scim_type: Option<&str>, detail: &str) -> Response {
-    let mut body = json!({
-        "schemas": [SCIM_ERROR_SCHEMA],
-        "status": status.as_u16().to_string(),
-        "detail": detail,
-    });
-    if let Some(scim_type) = scim_type {
-        body["scimType"] = json!(scim_type);
+/// A response error of the SCIM API.
+#[derive(Debug)]
+pub struct ApiError(pub ScimError);
+
+impl From<ScimError> for ApiError {
+    fn from(error: ScimError) -> Self {
+        Self(error)
     }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        scim_json(status, &self.0.to_body())
+    }
+}
+
+/// A SCIM error without `scimType` (401, 404, 429, 503…).
+pub fn scim_error(status: StatusCode, detail: &str) -> Response {
+    ApiError(ScimError::plain(status.as_u16(), detail)).into_response()
+}
+
+/// A JSON body served as `application/scim+json`.
+pub fn scim_json(status: StatusCode, body: &Value) -> Response {
     let mut response = (status, body.to_string()).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(SCIM_CONTENT_TYPE),
+        HeaderValue::from_static(SCIM_MEDIA_TYPE),
     );
     response
 }

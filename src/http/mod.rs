@@ -2,6 +2,7 @@
 //! `provisioning`; nothing below this module knows axum.
 
 pub mod auth;
+mod discovery;
 pub mod error;
 mod health;
 mod scim;

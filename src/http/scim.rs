@@ -12,10 +12,11 @@ use super::error::scim_error;
 
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
+        .merge(super::discovery::router())
         .fallback(no_such_endpoint)
         .layer(from_fn_with_state(state, require_scim_token))
 }
 
 async fn no_such_endpoint() -> Response {
-    scim_error(StatusCode::NOT_FOUND, None, "no such SCIM endpoint")
+    scim_error(StatusCode::NOT_FOUND, "no such SCIM endpoint")
 }

@@ -92,6 +92,43 @@ fn config_errors_exit_2_with_one_line_naming_the_key() {
 }
 
 #[test]
+fn c4c_section_is_validated_with_its_secret_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("pw");
+    std::fs::write(&password, "s3cret-Pa55\n").unwrap();
+    let section = |auth_extra: &str| {
+        format!(
+            "[c4c]\nbase_url = \"https://my000000.crm.ondemand.com/sap/c4c/odata/v1/c4codataapi/\"\n\
+             [c4c.auth]\nmode = \"basic\"\nuser = \"_TECH\"\n{auth_extra}\n"
+        )
+    };
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        section(&format!("password_file = \"{}\"", password.display())),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["check", "--config", good.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("s3cret") && !err.contains("s3cret"));
+
+    let missing = dir.path().join("missing.toml");
+    std::fs::write(&missing, section("password_file = \"/nonexistent/pw\"")).unwrap();
+    let (code, _, err) = run(&["check", "--config", missing.to_str().unwrap()], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("password"), "{err}");
+
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(&typo, section("pasword = \"x\"")).unwrap();
+    let (code, _, err) = run(&["check", "--config", typo.to_str().unwrap()], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("pasword") && err.contains("typo.toml"),
+        "{err}"
+    );
+}
+
+#[test]
 fn example_config_is_valid_and_secrets_stay_out_of_check() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/config.example.toml");
     let (code, out, err) = run(&["check", "--config", example], &[]);
@@ -166,6 +203,25 @@ async fn demo_serves_health_and_stops_on_sigterm() {
     assert!(url.starts_with("http://127.0.0.1:"), "{first}");
     let response = reqwest::get(format!("{url}/healthz")).await.unwrap();
     assert_eq!(response.status(), 200);
+    // The printed token and simulator work as printed.
+    let printed: Vec<String> = lines.by_ref().take(3).map(Result::unwrap).collect();
+    let scim_base = printed[0].rsplit(' ').next().unwrap().to_owned();
+    let token = printed[1].rsplit(' ').next().unwrap().to_owned();
+    let config = reqwest::Client::new()
+        .get(format!("{scim_base}/ServiceProviderConfig"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(config.status(), 200);
+    let sim_url = printed[2].split_whitespace().nth(2).unwrap().to_owned();
+    let employees = reqwest::Client::new()
+        .get(format!("{sim_url}EmployeeCollection/$count"))
+        .basic_auth("SCIM_TECH_USER", Some("Welcome1!Sim"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(employees.text().await.unwrap(), "50");
     // The demo's embedded store is a file under ./data/.
     assert!(dir.path().join("data").is_dir());
     let pid = child.id().to_string();
@@ -189,4 +245,36 @@ async fn demo_serves_health_and_stops_on_sigterm() {
         panic!("demo did not stop on SIGTERM");
     });
     assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test]
+async fn sim_subcommand_serves_its_employees() {
+    let mut child = Command::new(binary())
+        .args(["sim", "--listen", "127.0.0.1:0", "--employees", "7"])
+        .env("C4C_SCIM_BRIDGE__LOG__LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .take(3)
+        .map(Result::unwrap)
+        .collect();
+    let service = lines
+        .iter()
+        .find_map(|line| line.strip_prefix("Service URL:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let count = reqwest::Client::new()
+        .get(format!("{service}EmployeeCollection/$count"))
+        .basic_auth("SCIM_TECH_USER", Some("Welcome1!Sim"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(count.text().await.unwrap(), "7");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

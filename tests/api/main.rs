@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod discovery;
 mod harness;
 mod server;
 mod store;
