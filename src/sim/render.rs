@@ -138,9 +138,10 @@ impl Renderer<'_> {
         }
         out.push(b'}');
         for p in self.props(def, sel) {
-            out.push(b',');
-            write_str(out, p.name);
-            out.push(b':');
+            // Property names are plain ASCII identifiers: no escaping needed.
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(p.name.as_bytes());
+            out.extend_from_slice(b"\":");
             if p.text_of.is_some() {
                 write_val(out, text_value(p, rec).as_ref());
             } else {
