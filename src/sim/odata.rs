@@ -222,11 +222,16 @@ fn read_inner(
 ) -> Result<SimResponse, ODataError> {
     let target = parse_path(req.path)?;
     if matches!(target, Target::Metadata) {
-        return Ok(SimResponse::new(
-            StatusCode::OK,
-            "application/xml",
-            metadata::edmx(),
-        ));
+        let filter = req.query.and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "$filter")
+                .map(|(_, v)| v.into_owned())
+        });
+        let doc = match filter {
+            Some(types) => metadata::edmx_for(&metadata::sets_for_filter(&types)),
+            None => metadata::edmx(),
+        };
+        return Ok(SimResponse::new(StatusCode::OK, "application/xml", doc));
     }
     let opts = QueryOptions::parse(req.query)?;
     if opts.search.is_some() && req.in_batch {
