@@ -33,8 +33,33 @@ fn b(v: bool) -> &'static str {
     if v { "true" } else { "false" }
 }
 
+/// Entity sets whose types are named in `$metadata?$filter=Employee,BusinessUser`, plus the sets
+/// their navigations reach (SAP: "only those entity types plus their dependents").
+pub(crate) fn sets_for_filter(type_names: &str) -> Vec<SetId> {
+    let mut wanted: Vec<SetId> = SetId::ALL
+        .into_iter()
+        .filter(|s| type_names.split(',').any(|n| n.trim() == s.def().type_name))
+        .collect();
+    for s in wanted.clone() {
+        for nav in &s.def().navs {
+            if !wanted.contains(&nav.target) {
+                wanted.push(nav.target);
+            }
+        }
+    }
+    SetId::ALL
+        .into_iter()
+        .filter(|s| wanted.contains(s))
+        .collect()
+}
+
 /// The EDMX document; every property carries the annotations the simulator enforces.
 pub(crate) fn edmx() -> String {
+    edmx_for(&SetId::ALL)
+}
+
+/// The EDMX document restricted to `sets` (navigations to other sets are left out).
+pub(crate) fn edmx_for(sets: &[SetId]) -> String {
     let mut out = String::with_capacity(64 * 1024);
     out.push_str(XML_DECL);
     out.push_str("<edmx:Edmx Version=\"1.0\" xmlns:edmx=\"http://schemas.microsoft.com/ado/2007/06/edmx\" xmlns:m=\"http://schemas.microsoft.com/ado/2007/08/dataservices/metadata\" xmlns:sap=\"http://www.sap.com/Protocols/SAPData\"><edmx:DataServices m:DataServiceVersion=\"2.0\">");
@@ -42,7 +67,7 @@ pub(crate) fn edmx() -> String {
         out,
         "<Schema Namespace=\"{NAMESPACE}\" xml:lang=\"en\" sap:schema-version=\"1\" xmlns=\"http://schemas.microsoft.com/ado/2008/09/edm\">"
     );
-    for set in SetId::ALL {
+    for &set in sets {
         let def = set.def();
         let _ = write!(out, "<EntityType Name=\"{}\"", def.type_name);
         if def.key_name == "Code" {
@@ -85,7 +110,7 @@ pub(crate) fn edmx() -> String {
             }
             out.push_str("/>");
         }
-        for nav in &def.navs {
+        for nav in def.navs.iter().filter(|n| sets.contains(&n.target)) {
             let (from_role, to_role) = role_names(def, nav);
             let _ = write!(
                 out,
@@ -96,9 +121,9 @@ pub(crate) fn edmx() -> String {
         }
         out.push_str("</EntityType>");
     }
-    for set in SetId::ALL {
+    for &set in sets {
         let def = set.def();
-        for nav in &def.navs {
+        for nav in def.navs.iter().filter(|n| sets.contains(&n.target)) {
             let (from_role, to_role) = role_names(def, nav);
             let (from_mult, to_mult) = multiplicities(nav);
             let _ = write!(
@@ -114,7 +139,7 @@ pub(crate) fn edmx() -> String {
         out,
         "<EntityContainer Name=\"{NAMESPACE}_Entities\" m:IsDefaultEntityContainer=\"true\">"
     );
-    for set in SetId::ALL {
+    for &set in sets {
         let def = set.def();
         let _ = write!(
             out,
@@ -126,9 +151,9 @@ pub(crate) fn edmx() -> String {
             b(def.deletable)
         );
     }
-    for set in SetId::ALL {
+    for &set in sets {
         let def = set.def();
-        for nav in &def.navs {
+        for nav in def.navs.iter().filter(|n| sets.contains(&n.target)) {
             let (from_role, to_role) = role_names(def, nav);
             let _ = write!(
                 out,
@@ -175,5 +200,18 @@ mod tests {
         assert!(doc.contains("<NavigationProperty Name=\"EmployeeUserBusinessRoleAssignment\""));
         assert!(!doc.contains("\"UserName\""));
         assert!(!doc.contains("\"Department\""));
+    }
+
+    #[test]
+    fn filtered_metadata_keeps_types_and_dependents() {
+        let sets = sets_for_filter("BusinessUser");
+        assert_eq!(sets, vec![SetId::BusinessUser]);
+        let sets = sets_for_filter("Employee");
+        assert!(sets.contains(&SetId::RoleAssignment) && sets.contains(&SetId::BusinessUser));
+        assert!(!sets.contains(&SetId::CorporateAccount));
+        let doc = edmx_for(&sets_for_filter("BusinessUser"));
+        assert!(doc.contains("<EntityType Name=\"BusinessUser\">"));
+        assert!(!doc.contains("<EntityType Name=\"Employee\">"));
+        assert!(!doc.contains("<Association "));
     }
 }

@@ -93,6 +93,8 @@ pub(crate) struct PropDef {
     pub code: Option<CodeList>,
     /// A read-only description of this code property (`CountryCodeText` of `CountryCode`).
     pub text_of: Option<&'static str>,
+    /// For a `…Text` property: the code list its code property uses.
+    pub text_list: Option<CodeList>,
     pub date_only: bool,
     pub etag: bool,
 }
@@ -109,6 +111,7 @@ impl PropDef {
             key: false,
             code: None,
             text_of: None,
+            text_list: None,
             date_only: false,
             etag: false,
         }
@@ -203,7 +206,7 @@ impl Props {
         let mut p = PropDef::new(name, EdmType::String(Some(max)));
         p.code = Some(list);
         self.0.push(p);
-        self.0.push(text_prop(name));
+        self.0.push(text_prop(name, list));
         self
     }
     fn code_ro(mut self, name: &'static str, max: u32, list: CodeList) -> Self {
@@ -212,7 +215,7 @@ impl Props {
         p.creatable = false;
         p.updatable = false;
         self.0.push(p);
-        self.0.push(text_prop(name));
+        self.0.push(text_prop(name, list));
         self
     }
     fn date(mut self, name: &'static str) -> Self {
@@ -263,7 +266,7 @@ impl Props {
     }
 }
 
-fn text_prop(code_name: &'static str) -> PropDef {
+fn text_prop(code_name: &'static str, list: CodeList) -> PropDef {
     let name: &'static str = match code_name {
         "TitleCode" => "TitleCodeText",
         "AcademicTitleCode" => "AcademicTitleCodeText",
@@ -293,6 +296,7 @@ fn text_prop(code_name: &'static str) -> PropDef {
     p.creatable = false;
     p.updatable = false;
     p.text_of = Some(code_name);
+    p.text_list = Some(list);
     p
 }
 

@@ -15,6 +15,8 @@ use super::render::{Renderer, Selection, XML_DECL, key_predicate, service_docume
 use super::store::{Actor, Db, Row, UpdateMode};
 use super::values::Val;
 
+const JSON: &str = "application/json; charset=utf-8";
+
 /// A response of the simulated tenant, before it becomes an HTTP response (or a `$batch` part).
 #[derive(Debug, Clone)]
 pub(crate) struct SimResponse {
@@ -36,7 +38,7 @@ impl SimResponse {
         }
     }
     pub(crate) fn json(status: StatusCode, v: &Value) -> Self {
-        Self::new(status, "application/json; charset=utf-8", v.to_string())
+        Self::new(status, JSON, v.to_string())
     }
     pub(crate) fn no_content() -> Self {
         let mut r = Self::new(StatusCode::NO_CONTENT, "text/html", Vec::new());
@@ -220,11 +222,16 @@ fn read_inner(
 ) -> Result<SimResponse, ODataError> {
     let target = parse_path(req.path)?;
     if matches!(target, Target::Metadata) {
-        return Ok(SimResponse::new(
-            StatusCode::OK,
-            "application/xml",
-            metadata::edmx(),
-        ));
+        let filter = req.query.and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "$filter")
+                .map(|(_, v)| v.into_owned())
+        });
+        let doc = match filter {
+            Some(types) => metadata::edmx_for(&metadata::sets_for_filter(&types)),
+            None => metadata::edmx(),
+        };
+        return Ok(SimResponse::new(StatusCode::OK, "application/xml", doc));
     }
     let opts = QueryOptions::parse(req.query)?;
     if opts.search.is_some() && req.in_batch {
@@ -314,7 +321,7 @@ fn single(
     opts.validate(set.def(), true)?;
     let sel = Selection::new(opts.select.as_deref(), &opts.expand);
     let mut resp = if json {
-        SimResponse::json(StatusCode::OK, &json!({"d": r.entity_json(set, row, &sel)}))
+        SimResponse::new(StatusCode::OK, JSON, r.entity_document(set, row, &sel))
     } else {
         let body = format!("{XML_DECL}{}", r.entry_atom(set, row, &sel, true));
         SimResponse::new(
@@ -446,19 +453,14 @@ fn collection(
     });
     let sel = Selection::new(opts.select.as_deref(), &opts.expand);
     if json {
-        let results: Vec<Value> = page
-            .iter()
-            .map(|row| r.entity_json(set, row, &sel))
-            .collect();
-        let mut d = serde_json::Map::new();
-        if opts.inlinecount {
-            d.insert("__count".into(), Value::String(total.to_string()));
-        }
-        d.insert("results".into(), Value::Array(results));
-        if let Some(n) = next {
-            d.insert("__next".into(), Value::String(n));
-        }
-        Ok(SimResponse::json(StatusCode::OK, &json!({ "d": d })))
+        let body = r.collection_document(
+            set,
+            page,
+            &sel,
+            opts.inlinecount.then_some(total),
+            next.as_deref(),
+        );
+        Ok(SimResponse::new(StatusCode::OK, JSON, body))
     } else {
         let body = format!(
             "{XML_DECL}{}",
@@ -585,9 +587,10 @@ fn created(
         r.status = StatusCode::CREATED;
         r
     } else if json {
-        SimResponse::json(
+        SimResponse::new(
             StatusCode::CREATED,
-            &json!({"d": r.entity_json(set, &row, &sel)}),
+            JSON,
+            r.entity_document(set, &row, &sel),
         )
     } else {
         let body = format!("{XML_DECL}{}", r.entry_atom(set, &row, &sel, true));

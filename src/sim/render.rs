@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use quick_xml::escape::escape;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use super::model::{EntityDef, PropDef, SetId, code_text};
 use super::store::{Db, Row};
@@ -81,16 +81,33 @@ pub(crate) fn key_predicate(def: &EntityDef, rec: &Record) -> String {
     format!("{}('{}')", def.set_name, key.replace('\'', "''"))
 }
 
-fn text_value(def: &EntityDef, p: &PropDef, rec: &Record) -> Option<Val> {
-    let code_prop = def.prop(p.text_of?)?;
-    let code = rec.get(code_prop.name)?.as_str()?;
-    code_text(code_prop.code?, code).map(|t| Val::Str(t.to_owned()))
+fn text_value(p: &PropDef, rec: &Record) -> Option<Val> {
+    let code = rec.get(p.text_of?)?.as_str()?;
+    code_text(p.text_list?, code).map(|t| Val::Str(t.to_owned()))
+}
+
+/// Writes a JSON string (quoted and escaped).
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // Writing into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_val(out: &mut Vec<u8>, v: Option<&Val>) {
+    match v {
+        None => out.extend_from_slice(b"null"),
+        Some(Val::Str(s) | Val::Guid(s)) => write_str(out, s),
+        Some(Val::Bool(true)) => out.extend_from_slice(b"true"),
+        Some(Val::Bool(false)) => out.extend_from_slice(b"false"),
+        Some(Val::DateTime(d) | Val::Dto(d)) => {
+            out.extend_from_slice(format!("\"/Date({})/\"", d.timestamp_millis()).as_bytes())
+        }
+    }
 }
 
 impl Renderer<'_> {
-    fn value_of(&self, def: &EntityDef, p: &PropDef, rec: &Record) -> Option<Val> {
+    fn value_of(&self, p: &PropDef, rec: &Record) -> Option<Val> {
         if p.text_of.is_some() {
-            text_value(def, p, rec)
+            text_value(p, rec)
         } else {
             rec.get(p.name).cloned()
         }
@@ -107,49 +124,100 @@ impl Renderer<'_> {
             .filter(move |p| sel.wants(p.name) && !(skip_texts && p.text_of.is_some()))
     }
 
-    pub(crate) fn entity_json(&self, set: SetId, rec: &Row, sel: &Selection) -> Value {
+    /// Writes one entity in verbose JSON, straight into `out` (no intermediate `Value`: this is
+    /// the hot path of every read).
+    pub(crate) fn write_entity(&self, out: &mut Vec<u8>, set: SetId, rec: &Row, sel: &Selection) {
         let def = set.def();
         let uri = format!("{}/{}", self.base, key_predicate(def, rec));
-        let mut meta = Map::new();
-        meta.insert("uri".into(), Value::String(uri.clone()));
-        meta.insert(
-            "type".into(),
-            Value::String(format!("{NAMESPACE}.{}", def.type_name)),
-        );
+        out.extend_from_slice(b"{\"__metadata\":{\"uri\":");
+        write_str(out, &uri);
+        out.extend_from_slice(format!(",\"type\":\"{NAMESPACE}.{}\"", def.type_name).as_bytes());
         if let Some(etag) = Db::etag_of(rec) {
-            meta.insert("etag".into(), Value::String(etag));
+            out.extend_from_slice(b",\"etag\":");
+            write_str(out, &etag);
         }
-        let mut m = Map::new();
-        m.insert("__metadata".into(), Value::Object(meta));
+        out.push(b'}');
         for p in self.props(def, sel) {
-            let v = self
-                .value_of(def, p, rec)
-                .map(|v| v.to_json())
-                .unwrap_or(Value::Null);
-            m.insert(p.name.into(), v);
+            // Property names are plain ASCII identifiers: no escaping needed.
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(p.name.as_bytes());
+            out.extend_from_slice(b"\":");
+            if p.text_of.is_some() {
+                write_val(out, text_value(p, rec).as_ref());
+            } else {
+                write_val(out, rec.get(p.name));
+            }
         }
         for nav in def.navs.iter().filter(|n| sel.wants_nav(n.name)) {
-            let v = match sel.expand.get(nav.name) {
+            out.push(b',');
+            write_str(out, nav.name);
+            out.push(b':');
+            match sel.expand.get(nav.name) {
                 Some(sub) => {
                     let targets = self.db.navigate(set, rec, nav.name);
                     if nav.many {
-                        let items: Vec<Value> = targets
-                            .iter()
-                            .map(|t| self.entity_json(nav.target, t, sub))
-                            .collect();
-                        json!({ "results": items })
+                        out.extend_from_slice(b"{\"results\":[");
+                        for (i, t) in targets.iter().enumerate() {
+                            if i > 0 {
+                                out.push(b',');
+                            }
+                            self.write_entity(out, nav.target, t, sub);
+                        }
+                        out.extend_from_slice(b"]}");
                     } else {
-                        targets
-                            .first()
-                            .map(|t| self.entity_json(nav.target, t, sub))
-                            .unwrap_or(Value::Null)
+                        match targets.first() {
+                            Some(t) => self.write_entity(out, nav.target, t, sub),
+                            None => out.extend_from_slice(b"null"),
+                        }
                     }
                 }
-                None => json!({"__deferred": {"uri": format!("{uri}/{}", nav.name)}}),
-            };
-            m.insert(nav.name.into(), v);
+                None => {
+                    out.extend_from_slice(b"{\"__deferred\":{\"uri\":");
+                    write_str(out, &format!("{uri}/{}", nav.name));
+                    out.extend_from_slice(b"}}");
+                }
+            }
         }
-        Value::Object(m)
+        out.push(b'}');
+    }
+
+    /// `{"d":{…entity…}}`
+    pub(crate) fn entity_document(&self, set: SetId, rec: &Row, sel: &Selection) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4096);
+        out.extend_from_slice(b"{\"d\":");
+        self.write_entity(&mut out, set, rec, sel);
+        out.push(b'}');
+        out
+    }
+
+    /// `{"d":{"__count":"N","results":[…],"__next":"…"}}`
+    pub(crate) fn collection_document(
+        &self,
+        set: SetId,
+        rows: &[Row],
+        sel: &Selection,
+        count: Option<usize>,
+        next: Option<&str>,
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(512 + rows.len() * 4096);
+        out.extend_from_slice(b"{\"d\":{");
+        if let Some(c) = count {
+            out.extend_from_slice(format!("\"__count\":\"{c}\",").as_bytes());
+        }
+        out.extend_from_slice(b"\"results\":[");
+        for (i, r) in rows.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            self.write_entity(&mut out, set, r, sel);
+        }
+        out.push(b']');
+        if let Some(n) = next {
+            out.extend_from_slice(b",\"__next\":");
+            write_str(&mut out, n);
+        }
+        out.extend_from_slice(b"}}");
+        out
     }
 
     pub(crate) fn entry_atom(
@@ -206,7 +274,7 @@ impl Renderer<'_> {
         }
         out.push_str("<content type=\"application/xml\"><m:properties>");
         for p in self.props(def, sel) {
-            out.push_str(&prop_atom(p, self.value_of(def, p, rec).as_ref()));
+            out.push_str(&prop_atom(p, self.value_of(p, rec).as_ref()));
         }
         out.push_str("</m:properties></content></entry>");
         out

@@ -77,7 +77,11 @@ pub(crate) async fn serve(
             a = listener.accept() => a,
             _ = stop.changed() => break,
         };
-        let Ok((tcp, _peer)) = accepted else { continue };
+        let Ok((tcp, _peer)) = accepted else {
+            // E.g. out of file descriptors: back off instead of spinning.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         // A duplicate of the socket lets a fault set SO_LINGER=0 so that closing sends RST.
         let dup = socket2::SockRef::from(&tcp).try_clone().ok();

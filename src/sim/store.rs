@@ -177,8 +177,8 @@ impl Db {
         }
     }
 
-    /// Seeds an employee without the write rules' actor bookkeeping (used for seed files and
-    /// `SimHandle::plant_employee`); still validated like a create.
+    /// Creates a record of `set` from a POST body (with deep-inserted children), under every
+    /// create rule; `parent` is the employee ObjectID when created through a navigation.
     pub(crate) fn create(
         &mut self,
         set: SetId,

@@ -52,8 +52,18 @@ pub(crate) fn json_date(d: &DateTime<Utc>) -> String {
 
 /// `2016-04-27T23:07:31.6809330Z`: 7 fractional digits as C4C writes DateTimeOffset.
 pub(crate) fn dto_text(d: &DateTime<Utc>) -> String {
-    let ticks = d.timestamp_subsec_nanos() / 100;
-    format!("{}.{:07}Z", d.format("%Y-%m-%dT%H:%M:%S"), ticks)
+    use chrono::{Datelike, Timelike};
+    // Formatted by hand: chrono's strftime parsing showed up in read profiles.
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
+        d.year(),
+        d.month(),
+        d.day(),
+        d.hour(),
+        d.minute(),
+        d.second(),
+        d.timestamp_subsec_nanos() % 1_000_000_000 / 100
+    )
 }
 
 /// C4C's weak ETag: `W/"datetimeoffset'2016-04-27T23%3A07%3A31.6809330Z'"` (colons encoded).

@@ -276,3 +276,19 @@ async fn control_api() {
     // The control API is not counted.
     assert_eq!(t.sim.counters().total, 2);
 }
+
+#[tokio::test]
+async fn control_api_can_be_switched_off() {
+    let t = start(SimConfig {
+        control_api: false,
+        ..SimConfig::default()
+    })
+    .await;
+    let r = t
+        .http
+        .get(format!("{}/counters", t.sim.control_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}

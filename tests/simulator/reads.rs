@@ -437,3 +437,28 @@ async fn code_descriptions_and_atom_feeds() {
     assert_eq!(err.status(), 400);
     assert!(err.text().await.unwrap().contains("<code>ERROR</code>"));
 }
+
+#[tokio::test]
+async fn filtered_metadata() {
+    let t = start_with(0).await;
+    let doc = t
+        .get("$metadata?$filter=BusinessUser")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(doc.contains("<EntityType Name=\"BusinessUser\">"));
+    assert!(!doc.contains("<EntityType Name=\"Employee\">"));
+    let doc = t
+        .get("$metadata?$filter=Employee")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(doc.contains("<EntityType Name=\"EmployeeUserBusinessRoleAssignment\">"));
+    assert!(!doc.contains("CorporateAccount"));
+}

@@ -130,7 +130,6 @@ fn assertion(issuer: &str, user: &str, not_on_or_after: &str) -> String {
 async fn oauth_token_endpoint() {
     let t = start(SimConfig {
         generated_employees: 1,
-        token_lifetime: Duration::from_secs(1),
         ..SimConfig::default()
     })
     .await;
@@ -138,7 +137,7 @@ async fn oauth_token_endpoint() {
     let (s, v) = token(&t, client, &[("grant_type", "client_credentials")]).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["token_type"], "Bearer");
-    assert_eq!(v["expires_in"], 1);
+    assert_eq!(v["expires_in"], 3600);
     assert_eq!(v["scope"], "UIWC:CC_HOME");
     let access = v["access_token"].as_str().unwrap().to_owned();
     let r = t
@@ -213,15 +212,6 @@ async fn oauth_token_endpoint() {
     );
     assert_eq!(t.sim.counters().token_requests, 8);
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let r = t
-        .http
-        .get(t.url("EmployeeCollection"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
     assert_eq!(
         t.http
             .get(t.url("EmployeeCollection"))
@@ -240,4 +230,31 @@ async fn oauth_token_endpoint() {
     .await;
     let (s, _) = token(&no_cc, client, &[("grant_type", "client_credentials")]).await;
     assert_eq!(s, 400);
+}
+
+#[tokio::test]
+async fn access_tokens_expire() {
+    let t = start(SimConfig {
+        token_lifetime: Duration::from_millis(300),
+        ..SimConfig::default()
+    })
+    .await;
+    let (s, v) = token(
+        &t,
+        ("SCIM_BRIDGE_CLIENT", "Client-Secret-1"),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["expires_in"], 0);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let r = t
+        .http
+        .get(t.url("EmployeeCollection"))
+        .bearer_auth(v["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.text().await.unwrap(), "Access token expired");
 }

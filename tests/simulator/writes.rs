@@ -362,3 +362,44 @@ async fn handle_plants_and_edits_employees() {
     assert_ne!(after["ETag"], before);
     assert_eq!(after["UserLockedIndicator"], true);
 }
+
+#[tokio::test]
+async fn delete_honours_if_match_and_method_tunnelling() {
+    let t = start_with(0).await;
+    let e = t
+        .create(
+            json!({"FirstName":"Jane","LastName":"Doe","UserID":"JANE.DOE",
+            "EmployeeUserBusinessRoleAssignment":[{"BusinessRoleID":"SALES_REP"}]}),
+        )
+        .await;
+    let id = e["ObjectID"].as_str().unwrap().to_owned();
+    let (_, roles) = t
+        .get_json(&format!(
+            "EmployeeCollection('{id}')/EmployeeUserBusinessRoleAssignment?$format=json"
+        ))
+        .await;
+    let role = &roles["d"]["results"][0];
+    let path = format!(
+        "EmployeeUserBusinessRoleAssignmentCollection('{}')",
+        role["ObjectID"].as_str().unwrap()
+    );
+    let token = t.csrf().await;
+    let stale = "W/\"datetimeoffset'2000-01-01T00%3A00%3A00.0000000Z'\"";
+    let r = t
+        .write(Method::DELETE, &path, &token)
+        .header("if-match", stale)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_message(r).await.0, 412);
+    let etag = role["__metadata"]["etag"].as_str().unwrap();
+    let r = t
+        .write(Method::POST, &path, &token)
+        .header("x-http-method", "DELETE")
+        .header("if-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert!(t.sim.business_roles_of(&id).is_empty());
+}
