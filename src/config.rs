@@ -336,10 +336,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("lisen"), "{error}");
-        assert!(
-            error.contains(&file.path().display().to_string()),
-            "{error}"
-        );
+        // Figment prints the path relative to the working directory, which figment::Jail tests
+        // running beside this one may change: compare the file name.
+        let name = file.path().file_name().unwrap().to_string_lossy().into_owned();
+        assert!(error.contains(&name), "{error}");
         assert!(!error.contains('\n'));
     }
 
