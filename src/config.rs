@@ -338,7 +338,12 @@ mod tests {
         assert!(error.contains("lisen"), "{error}");
         // Figment prints the path relative to the working directory, which figment::Jail tests
         // running beside this one may change: compare the file name.
-        let name = file.path().file_name().unwrap().to_string_lossy().into_owned();
+        let name = file
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         assert!(error.contains(&name), "{error}");
         assert!(!error.contains('\n'));
     }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod http;
 pub mod mapping;
+pub mod metrics;
 pub mod provisioning;
 pub mod scim;
 pub mod sim;

@@ -5,6 +5,7 @@ pub mod auth;
 mod discovery;
 pub mod error;
 mod health;
+mod observability;
 mod scim;
 
 use std::sync::Arc;
@@ -49,6 +50,8 @@ impl AppState {
 
 /// The whole HTTP application with its middleware stack.
 pub fn router(state: AppState) -> Router {
+    // Installed here so every application (serve, demo, tests) exposes /metrics.
+    let _ = crate::metrics::handle();
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let timeout = Duration::from_secs(state.config.server.request_timeout_secs);
     let body_limit = state.config.server.body_limit_bytes;
@@ -85,7 +88,9 @@ pub fn router(state: AppState) -> Router {
     let base_path = state.config.server.base_path.clone();
     Router::new()
         .merge(health::router())
+        .merge(observability::router())
         .nest(&base_path, scim::router(state.clone()))
+        .layer(axum::middleware::from_fn(observability::count_requests))
         .with_state(state)
         .layer(middleware)
 }

@@ -5,5 +5,6 @@ mod auth;
 mod cli;
 mod discovery;
 mod harness;
+mod metrics;
 mod server;
 mod store;

@@ -1,0 +1,142 @@
+//! Prometheus metrics: one process-wide recorder (the `metrics` crate's facade), exposed at
+//! `/metrics`. Labels are low-cardinality by construction: route templates, never raw paths.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::c4c::error::ErrorKind;
+use crate::c4c::observer::{C4cObserver, CallKind};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Latency buckets in seconds: from sub-millisecond bridge overhead to slow tenant calls.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Installs the recorder once per process and returns its handle for rendering; `None` when
+/// another recorder was installed first (then metrics go there).
+pub fn handle() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), LATENCY_BUCKETS)
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            describe();
+            Some(handle)
+        })
+        .clone()
+}
+
+fn describe() {
+    metrics::describe_counter!(
+        "scim_requests_total",
+        "SCIM requests by endpoint, method and status"
+    );
+    metrics::describe_histogram!(
+        "scim_request_duration_seconds",
+        metrics::Unit::Seconds,
+        "SCIM request latency by endpoint and method"
+    );
+    metrics::describe_counter!(
+        "c4c_calls_total",
+        "HTTP calls to C4C by kind, status and error kind (each retry counts)"
+    );
+    metrics::describe_histogram!(
+        "c4c_call_duration_seconds",
+        metrics::Unit::Seconds,
+        "C4C call latency by kind"
+    );
+    metrics::describe_gauge!("outbox_depth", "Outbox items not yet applied");
+    metrics::describe_gauge!(
+        "outbox_oldest_age_seconds",
+        metrics::Unit::Seconds,
+        "Age of the oldest outbox item not yet applied"
+    );
+}
+
+pub fn record_scim_request(endpoint: &str, method: &str, status: u16, duration: Duration) {
+    metrics::counter!(
+        "scim_requests_total",
+        "endpoint" => endpoint.to_owned(),
+        "method" => method.to_owned(),
+        "status" => status.to_string(),
+    )
+    .increment(1);
+    metrics::histogram!(
+        "scim_request_duration_seconds",
+        "endpoint" => endpoint.to_owned(),
+        "method" => method.to_owned(),
+    )
+    .record(duration.as_secs_f64());
+}
+
+pub fn record_outbox(depth: i64, oldest_age: Option<Duration>) {
+    #[allow(clippy::cast_precision_loss)] // a queue depth is far below 2^52
+    metrics::gauge!("outbox_depth").set(depth as f64);
+    metrics::gauge!("outbox_oldest_age_seconds")
+        .set(oldest_age.map(|age| age.as_secs_f64()).unwrap_or(0.0));
+}
+
+/// Feeds the C4C client's per-call events into the recorder.
+#[derive(Debug, Default)]
+pub struct C4cMetrics;
+
+impl C4cObserver for C4cMetrics {
+    fn on_call(
+        &self,
+        kind: CallKind,
+        status: Option<u16>,
+        duration: Duration,
+        error: Option<ErrorKind>,
+    ) {
+        metrics::counter!(
+            "c4c_calls_total",
+            "kind" => kind.as_str(),
+            "status" => status.map(|s| s.to_string()).unwrap_or_else(|| "none".to_owned()),
+            "error" => error.map(ErrorKind::as_str).unwrap_or("none"),
+        )
+        .increment(1);
+        metrics::histogram!("c4c_call_duration_seconds", "kind" => kind.as_str())
+            .record(duration.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c4c_calls_are_counted_by_kind_status_and_error() {
+        let handle = handle().unwrap();
+        let observer = C4cMetrics;
+        observer.on_call(CallKind::Create, Some(201), Duration::from_millis(12), None);
+        observer.on_call(
+            CallKind::Update,
+            Some(403),
+            Duration::from_millis(3),
+            Some(ErrorKind::CsrfRequired),
+        );
+        observer.on_call(
+            CallKind::Read,
+            None,
+            Duration::from_secs(2),
+            Some(ErrorKind::Timeout),
+        );
+        let text = handle.render();
+        assert!(
+            text.contains(r#"c4c_calls_total{kind="create",status="201",error="none"} "#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"c4c_calls_total{kind="update",status="403",error="csrf_required"}"#)
+        );
+        assert!(text.contains(r#"c4c_calls_total{kind="read",status="none",error="timeout"}"#));
+        assert!(text.contains(r#"c4c_call_duration_seconds_bucket{kind="create",le="0.025"}"#));
+    }
+}
