@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod deploy;
 mod discovery;
 mod harness;
 mod metrics;
