@@ -65,7 +65,7 @@ pub fn fuzz_filter(data: &[u8]) {
             (sample_user(), &USER_RESOURCE),
             (sample_group(), &GROUP_RESOURCE),
         ] {
-            let _ = scim::eval::check(&f, rt);
+            let _ = scim::eval::check_source(&f, text, rt);
             let _ = scim::eval::matches(&f, &doc, rt);
         }
     }

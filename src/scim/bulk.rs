@@ -224,33 +224,130 @@ impl BulkRequest {
 
     /// An execution order in which every operation runs after the POSTs whose `bulkId` it
     /// references (in its path or data); otherwise request order is kept. A reference cycle is
-    /// `409` (RFC 7644 §3.7.1 allows refusing instead of resolving). References to unknown
-    /// bulkIds do not order anything; they fail when resolved.
+    /// `409`; [`plan`](Self::plan) first tries to break it. References to unknown bulkIds do not
+    /// order anything; they fail when resolved.
     pub fn execution_order(&self) -> Result<Vec<usize>, ScimError> {
-        let by_id: HashMap<&str, usize> = self
-            .operations
-            .iter()
-            .enumerate()
-            .filter(|(_, o)| o.method == BulkMethod::Post)
-            .filter_map(|(i, o)| o.bulk_id.as_deref().map(|b| (b, i)))
-            .collect();
+        let by_id = self.post_ids();
         let deps: Vec<Vec<usize>> = self
             .operations
             .iter()
             .enumerate()
-            .map(|(i, o)| {
-                let mut refs = references(o.data.as_ref().unwrap_or(&Value::Null));
-                refs.extend(path_reference(&o.path));
-                let mut d: Vec<usize> = refs
-                    .iter()
-                    .filter_map(|r| by_id.get(r.as_str()).copied())
-                    .filter(|&j| j != i || o.method != BulkMethod::Post)
-                    .collect();
-                d.sort_unstable();
-                d.dedup();
-                d
+            .map(|(i, o)| self.deps_of(&by_id, i, o.data.as_ref()))
+            .collect();
+        self.topological(&deps)
+    }
+
+    /// Like [`execution_order`](Self::execution_order), but resolves circular references
+    /// between new groups as RFC 7644 §3.7.1 asks: a POSTed Group whose `members` reference
+    /// resources that are themselves on the cycle is created without those members, and they
+    /// are added by a PATCH once every POST has run. Cycles that cannot be broken this way are
+    /// `409`.
+    pub fn plan(&self) -> Result<Vec<PlanStep>, ScimError> {
+        if let Ok(order) = self.execution_order() {
+            return Ok(order.into_iter().map(PlanStep::Run).collect());
+        }
+        let by_id = self.post_ids();
+        let deps: Vec<Vec<usize>> = self
+            .operations
+            .iter()
+            .enumerate()
+            .map(|(i, o)| self.deps_of(&by_id, i, o.data.as_ref()))
+            .collect();
+        let cyclic: Vec<bool> = (0..deps.len()).map(|i| reaches(&deps, i, i)).collect();
+        let on_cycle = |v: &Value| {
+            references(v).iter().any(|r| {
+                by_id
+                    .get(r.as_str())
+                    .is_some_and(|&j| cyclic.get(j) == Some(&true))
+            })
+        };
+        let mut overrides: HashMap<usize, Value> = HashMap::new();
+        let mut deferred: Vec<(usize, Vec<Value>)> = Vec::new();
+        for (i, op) in self.operations.iter().enumerate() {
+            let is_group_post = op.method == BulkMethod::Post
+                && op
+                    .target()
+                    .is_ok_and(|t| std::ptr::eq(t.resource_type, &schema::GROUP_RESOURCE));
+            if cyclic.get(i) != Some(&true) || !is_group_post {
+                continue;
+            }
+            let Some(Value::Object(data)) = &op.data else {
+                continue;
+            };
+            let Some(key) = data
+                .keys()
+                .find(|k| k.eq_ignore_ascii_case("members"))
+                .cloned()
+            else {
+                continue;
+            };
+            let Some(Value::Array(members)) = data.get(&key) else {
+                continue;
+            };
+            let (later, now): (Vec<Value>, Vec<Value>) =
+                members.iter().cloned().partition(|m| on_cycle(m));
+            if later.is_empty() {
+                continue;
+            }
+            let mut data = data.clone();
+            data.insert(key, Value::Array(now));
+            overrides.insert(i, Value::Object(data));
+            deferred.push((i, later));
+        }
+        let deps: Vec<Vec<usize>> = self
+            .operations
+            .iter()
+            .enumerate()
+            .map(|(i, o)| self.deps_of(&by_id, i, overrides.get(&i).or(o.data.as_ref())))
+            .collect();
+        let order = self.topological(&deps)?;
+        let mut steps: Vec<PlanStep> = order
+            .into_iter()
+            .map(|i| match overrides.remove(&i) {
+                Some(data) => PlanStep::RunWith { index: i, data },
+                None => PlanStep::Run(i),
             })
             .collect();
+        steps.extend(
+            deferred
+                .into_iter()
+                .map(|(index, members)| PlanStep::AddMembers {
+                    index,
+                    patch: json!({
+                        "schemas": [super::patch::PATCH_OP_SCHEMA],
+                        "Operations": [{"op": "add", "path": "members", "value": members}]
+                    }),
+                }),
+        );
+        Ok(steps)
+    }
+
+    fn post_ids(&self) -> HashMap<&str, usize> {
+        self.operations
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.method == BulkMethod::Post)
+            .filter_map(|(i, o)| o.bulk_id.as_deref().map(|b| (b, i)))
+            .collect()
+    }
+
+    fn deps_of(&self, by_id: &HashMap<&str, usize>, i: usize, data: Option<&Value>) -> Vec<usize> {
+        let Some(op) = self.operations.get(i) else {
+            return Vec::new();
+        };
+        let mut refs = references(data.unwrap_or(&Value::Null));
+        refs.extend(path_reference(&op.path));
+        let mut d: Vec<usize> = refs
+            .iter()
+            .filter_map(|r| by_id.get(r.as_str()).copied())
+            .filter(|&j| j != i || op.method != BulkMethod::Post)
+            .collect();
+        d.sort_unstable();
+        d.dedup();
+        d
+    }
+
+    fn topological(&self, deps: &[Vec<usize>]) -> Result<Vec<usize>, ScimError> {
         // Depth-first topological sort with colours; grey-on-grey is a cycle.
         #[derive(Clone, Copy, PartialEq)]
         enum Colour {
@@ -306,6 +403,37 @@ impl BulkRequest {
         }
         Ok(order)
     }
+}
+
+/// One step of a bulk [`plan`](BulkRequest::plan).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlanStep {
+    /// Run operation `index` as sent (after resolving its references).
+    Run(usize),
+    /// Run operation `index` with this `data` (members on a reference cycle removed).
+    RunWith { index: usize, data: Value },
+    /// After all POSTs: PATCH the resource created by operation `index` with `patch` (resolve its
+    /// references first); a failure is reported as the result of operation `index`.
+    AddMembers { index: usize, patch: Value },
+}
+
+/// Can `target` be reached from `from` by following at least one dependency edge?
+fn reaches(deps: &[Vec<usize>], from: usize, target: usize) -> bool {
+    let mut seen = vec![false; deps.len()];
+    let mut stack: Vec<usize> = deps.get(from).cloned().unwrap_or_default();
+    while let Some(n) = stack.pop() {
+        if n == target {
+            return true;
+        }
+        if let Some(s) = seen.get_mut(n) {
+            if *s {
+                continue;
+            }
+            *s = true;
+        }
+        stack.extend(deps.get(n).into_iter().flatten().copied());
+    }
+    false
 }
 
 const PREFIX: &str = "bulkId:";
@@ -493,9 +621,104 @@ mod tests {
         assert_eq!(resolve_path("/Groups/abc", &ids).unwrap(), "/Groups/abc");
     }
 
-    /// RFC 7644 §3.7.1: two groups that are members of each other.
+    /// RFC 7644 §3.7.1: two groups that are members of each other are created first and
+    /// linked afterwards.
     #[test]
-    fn rfc_circular_references_are_detected() {
+    fn rfc_circular_group_references_are_resolved_by_the_plan() {
+        let body = req(json!([
+            post(
+                "qwerty",
+                "/Groups",
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Group A", "members": [{"type": "Group", "value": "bulkId:ytrewq"}]})
+            ),
+            post(
+                "ytrewq",
+                "/Groups",
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Group B", "members": [{"type": "Group", "value": "bulkId:qwerty"}, {"value": "existing-user"}]})
+            )
+        ]));
+        let plan = BulkRequest::from_json(&body, &LIMITS)
+            .unwrap()
+            .plan()
+            .unwrap();
+        assert_eq!(plan.len(), 4);
+        let PlanStep::RunWith { index: 0, data } = &plan[0] else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(data["members"], json!([]));
+        let PlanStep::RunWith { index: 1, data } = &plan[1] else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(data["members"], json!([{"value": "existing-user"}]));
+        let PlanStep::AddMembers { index: 0, patch } = &plan[2] else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(
+            patch["Operations"][0]["value"],
+            json!([{"type": "Group", "value": "bulkId:ytrewq"}])
+        );
+        let ids: HashMap<String, String> =
+            [("qwerty".into(), "A".into()), ("ytrewq".into(), "B".into())].into();
+        let resolved = resolve_references(patch, &ids).unwrap();
+        let req = crate::scim::patch::PatchRequest::from_json(&resolved).unwrap();
+        let group_a = json!({"id": "A", "displayName": "Group A"});
+        let linked = req
+            .apply(&group_a, &crate::scim::schema::GROUP_RESOURCE)
+            .unwrap();
+        assert_eq!(linked["members"], json!([{"type": "Group", "value": "B"}]));
+        assert!(matches!(plan[3], PlanStep::AddMembers { index: 1, .. }));
+        // without a cycle the plan is the plain execution order
+        let simple = req_simple();
+        assert_eq!(
+            simple.plan().unwrap(),
+            vec![PlanStep::Run(1), PlanStep::Run(0)]
+        );
+    }
+
+    fn req_simple() -> BulkRequest {
+        BulkRequest::from_json(
+            &req(json!([
+                post(
+                    "g",
+                    "/Groups",
+                    json!({"displayName": "G", "members": [{"value": "bulkId:u"}]})
+                ),
+                post("u", "/Users", json!({"userName": "u"}))
+            ])),
+            &LIMITS,
+        )
+        .unwrap()
+    }
+
+    /// A cycle that is not between group memberships cannot be broken: 409.
+    #[test]
+    fn unbreakable_cycles_are_409() {
+        let body = req(json!([
+            post(
+                "u1",
+                "/Users",
+                json!({"userName": "a", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "bulkId:u2"}}})
+            ),
+            post(
+                "u2",
+                "/Users",
+                json!({"userName": "b", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "bulkId:u1"}}})
+            )
+        ]));
+        let e = BulkRequest::from_json(&body, &LIMITS)
+            .unwrap()
+            .plan()
+            .unwrap_err();
+        assert_eq!(e.status, 409);
+        assert!(
+            e.detail.contains("u1") && e.detail.contains("u2"),
+            "{}",
+            e.detail
+        );
+    }
+
+    #[test]
+    fn circular_references_are_detected_by_execution_order() {
         let body = req(json!([
             post(
                 "qwerty",

@@ -7,7 +7,7 @@
 //! Attributes the resource does not have evaluate as unassigned (RFC 7644 §3.4.2.1).
 
 use super::error::ScimError;
-use super::filter::{AttrPath, CompValue, CompareOp, Filter};
+use super::filter::{AttrPath, CompValue, CompareOp, Filter, position_of};
 use super::resource::get_ci;
 use super::schema::{AttrType, AttributeDef, Container, ResourceTypeDef, Target};
 use scim_v2::ScimDateTime;
@@ -37,10 +37,23 @@ pub fn matches_element(filter: &Filter, element: &Value, parent: &AttributeDef) 
 /// Rejects filters that cannot be evaluated (RFC 7644 §3.4.2.2): ordering operators on boolean
 /// or binary attributes, and comparisons of complex attributes that have no `value`.
 pub fn check(filter: &Filter, rt: &ResourceTypeDef) -> Result<(), ScimError> {
-    check_in(filter, Scope::Resource(rt))
+    check_in(filter, Scope::Resource(rt)).map_err(|(_, detail)| ScimError::invalid_filter(detail))
 }
 
-fn check_in(filter: &Filter, scope: Scope<'_>) -> Result<(), ScimError> {
+/// Like [`check`], and names the byte position of the offending attribute in `source` (the
+/// text the filter was parsed from).
+pub fn check_source(filter: &Filter, source: &str, rt: &ResourceTypeDef) -> Result<(), ScimError> {
+    check_in(filter, Scope::Resource(rt)).map_err(|(path, detail)| {
+        match position_of(source, &path) {
+            Some(pos) => ScimError::invalid_filter(format!("{detail} (position {pos})")),
+            None => ScimError::invalid_filter(detail),
+        }
+    })
+}
+
+type CheckError = (AttrPath, String);
+
+fn check_in(filter: &Filter, scope: Scope<'_>) -> Result<(), CheckError> {
     match filter {
         Filter::Present(_) => Ok(()),
         Filter::Compare(path, op, _) => {
@@ -48,15 +61,19 @@ fn check_in(filter: &Filter, scope: Scope<'_>) -> Result<(), ScimError> {
                 return Ok(());
             };
             if op.is_ordering() && matches!(def.ty, AttrType::Boolean | AttrType::Binary) {
-                return Err(ScimError::invalid_filter(format!(
-                    "'{op}' is not defined for {} attribute '{path}'",
-                    def.ty.as_str()
-                )));
+                return Err((
+                    path.clone(),
+                    format!(
+                        "'{op}' is not defined for {} attribute '{path}'",
+                        def.ty.as_str()
+                    ),
+                ));
             }
             if def.ty == AttrType::Complex {
-                return Err(ScimError::invalid_filter(format!(
-                    "'{path}' is complex: compare one of its sub-attributes"
-                )));
+                return Err((
+                    path.clone(),
+                    format!("'{path}' is complex: compare one of its sub-attributes"),
+                ));
             }
             Ok(())
         }
@@ -65,12 +82,13 @@ fn check_in(filter: &Filter, scope: Scope<'_>) -> Result<(), ScimError> {
                 Some(r) if r.sub.is_none() && r.attr.ty == AttrType::Complex => {
                     check_in(filter, Scope::Element(r.attr))
                 }
-                Some(_) => Err(ScimError::invalid_filter(format!(
-                    "'{attr}' is not a complex attribute and cannot take a value filter"
-                ))),
+                Some(_) => Err((
+                    attr.clone(),
+                    format!("'{attr}' is not a complex attribute and cannot take a value filter"),
+                )),
                 None => Ok(()),
             },
-            Scope::Element(_) => Err(ScimError::invalid_filter("value filters cannot nest")),
+            Scope::Element(_) => Err((attr.clone(), "value filters cannot nest".into())),
         },
         Filter::Not(inner) => check_in(inner, scope),
         Filter::And(items) | Filter::Or(items) => items.iter().try_for_each(|f| check_in(f, scope)),

@@ -245,6 +245,36 @@ impl std::str::FromStr for PatchPath {
     }
 }
 
+/// Byte position of the first occurrence of `path` in `source` outside string literals, matched
+/// case-insensitively as a whole word. The AST keeps no positions, so semantic errors about a
+/// parsed filter locate their attribute with this.
+pub fn position_of(source: &str, path: &AttrPath) -> Option<usize> {
+    let needle = path.to_string().to_ascii_lowercase();
+    let hay = source.to_ascii_lowercase();
+    let bytes = hay.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'$');
+    let mut in_string = false;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if in_string {
+            match b {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if hay.get(i..).is_some_and(|rest| rest.starts_with(&needle))
+            && (i == 0 || bytes.get(i - 1).is_some_and(|&p| !word(p)))
+            && bytes.get(i + needle.len()).is_none_or(|&n| !word(n))
+        {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
 const OPERATORS: [&str; 9] = ["eq", "ne", "co", "sw", "ew", "gt", "lt", "ge", "le"];
 
 /// Fallback for input the grammar refuses: RFC 7644 itself prints `value eq"x"` (no space),

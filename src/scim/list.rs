@@ -22,6 +22,8 @@ pub enum SortOrder {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListQuery {
     pub filter: Option<Filter>,
+    /// The filter text as received, for error positions.
+    pub filter_source: Option<String>,
     /// 1-based; values below 1 are read as 1 (RFC 7644 §3.4.2.4).
     pub start_index: usize,
     /// `None` = server default; negative values are read as 0.
@@ -36,6 +38,7 @@ impl Default for ListQuery {
     fn default() -> Self {
         Self {
             filter: None,
+            filter_source: None,
             start_index: 1,
             count: None,
             sort_by: None,
@@ -59,7 +62,10 @@ impl ListQuery {
         for (k, v) in pairs {
             let (k, v) = (k.as_ref(), v.as_ref());
             match k.to_ascii_lowercase().as_str() {
-                "filter" => q.filter = Some(Filter::parse(v)?),
+                "filter" => {
+                    q.filter = Some(Filter::parse(v)?);
+                    q.filter_source = Some(v.to_string());
+                }
                 "startindex" => q.start_index = start_index_from(parse_int(k, v)?),
                 "count" => q.count = Some(count_from(parse_int(k, v)?)),
                 "sortby" => q.sort_by = Some(sort_by_from(v)?),
@@ -103,7 +109,11 @@ impl ListQuery {
                 }
             };
             match k.to_ascii_lowercase().as_str() {
-                "filter" => q.filter = Some(Filter::parse(&text("filter")?)?),
+                "filter" => {
+                    let source = text("filter")?;
+                    q.filter = Some(Filter::parse(&source)?);
+                    q.filter_source = Some(source);
+                }
                 "startindex" => {
                     q.start_index = start_index_from(parse_int(k, &text("startIndex")?)?)
                 }
@@ -157,7 +167,10 @@ impl ListQuery {
     ) -> Result<ListResponse, ScimError> {
         let mut hits: Vec<Value> = match &self.filter {
             Some(f) => {
-                eval::check(f, rt)?;
+                match &self.filter_source {
+                    Some(source) => eval::check_source(f, source, rt)?,
+                    None => eval::check(f, rt)?,
+                }
                 resources
                     .into_iter()
                     .filter(|r| eval::matches(f, r, rt))
@@ -298,6 +311,11 @@ mod tests {
         assert!(q.filter.is_some());
         let e = ListQuery::from_query_pairs([("filter", "userName eq")]).unwrap_err();
         assert_eq!(e.scim_type, Some(ScimType::InvalidFilter));
+        let q = ListQuery::from_query_pairs([("filter", r#"userName eq "x" or active GT true"#)])
+            .unwrap();
+        let e = q.apply(&USER_RESOURCE, users(1), 10, 10).unwrap_err();
+        assert_eq!(e.scim_type, Some(ScimType::InvalidFilter));
+        assert!(e.detail.ends_with("(position 19)"), "{}", e.detail);
         let e = ListQuery::from_query_pairs([("count", "ten")]).unwrap_err();
         assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
     }

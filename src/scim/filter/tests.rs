@@ -177,6 +177,18 @@ fn syntax_errors_name_the_position() {
 }
 
 #[test]
+fn position_of_finds_whole_paths_outside_strings() {
+    let src = r#"title eq "emails" or Emails[type eq "work"] or emails.value pr"#;
+    assert_eq!(position_of(src, &AttrPath::new("emails")), Some(21));
+    assert_eq!(
+        position_of(src, &AttrPath::with_sub("emails", "value")),
+        Some(47)
+    );
+    assert_eq!(position_of(src, &AttrPath::new("type")), Some(28));
+    assert_eq!(position_of(src, &AttrPath::new("nickName")), None);
+}
+
+#[test]
 fn hostile_nesting_is_rejected_without_overflow() {
     let deep = format!("{}title pr{}", "not (".repeat(5000), ")".repeat(5000));
     let e = Filter::parse(&deep).unwrap_err();
