@@ -4,6 +4,7 @@
 pub mod auth;
 mod discovery;
 pub mod error;
+pub mod extract;
 mod health;
 mod observability;
 mod scim;
