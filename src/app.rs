@@ -8,8 +8,12 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
+use std::sync::Arc;
+
+use crate::c4c::C4cClient;
 use crate::config::{Config, ConfigError};
 use crate::http::{AppState, router};
+use crate::metrics::C4cMetrics;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -64,12 +68,22 @@ impl Application {
                 addr,
                 reason: error.to_string(),
             })?;
-        Ok(Self::from_listener(listener, config, store))
+        Self::from_listener(listener, config, store).with_c4c_from_config()
     }
 
     pub fn from_listener(listener: TcpListener, config: Config, store: Store) -> Self {
-        let state = AppState::new(config, store);
+        let state = AppState::new(config, store, None);
         Self { listener, state }
+    }
+
+    /// Connects the C4C client when `[c4c]` is configured; its calls feed the metrics.
+    pub fn with_c4c_from_config(mut self) -> Result<Self, AppError> {
+        if let Some(c4c) = &self.state.config.c4c {
+            let client = C4cClient::with_observer(c4c.clone(), Arc::new(C4cMetrics))
+                .map_err(|error| AppError::Config(ConfigError::Invalid(error.to_string())))?;
+            self.state.c4c = Some(client);
+        }
+        Ok(self)
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr, AppError> {

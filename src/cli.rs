@@ -209,7 +209,8 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
                 .local_addr()
                 .map_err(|error| AppError::Serve(error.to_string()))?;
             let base_path = config.server.base_path.clone();
-            let app = Application::from_listener(listener, config, store);
+            config.c4c = Some(demo_c4c_config(&simulator.service_url())?);
+            let app = Application::from_listener(listener, config, store).with_c4c_from_config()?;
             let addr = app.local_addr()?;
             let token = token.token.expose_secret().to_owned();
             println!("c4c-scim-bridge demo listening on http://{addr}");
@@ -239,6 +240,16 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
             result
         }
     }
+}
+
+/// The demo's tenant: the built-in simulator, with its technical user.
+fn demo_c4c_config(service_url: &str) -> Result<crate::c4c::C4cConfig, AppError> {
+    let text = format!(
+        "base_url = \"{service_url}/\"\n[auth]\nmode = \"basic\"\nuser = \"{}\"\npassword = \"{}\"\n",
+        crate::sim::DEFAULT_USER,
+        crate::sim::DEFAULT_PASSWORD,
+    );
+    toml::from_str(&text).map_err(|error| AppError::Serve(format!("demo C4C settings: {error}")))
 }
 
 /// The demo's address: the one asked for, else 127.0.0.1:8080, else any free port.

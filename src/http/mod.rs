@@ -22,6 +22,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::c4c::C4cClient;
 use crate::config::Config;
 use crate::store::Store;
 
@@ -32,11 +33,14 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
+    /// The tenant's client; `None` when no `[c4c]` section is configured.
+    pub c4c: Option<C4cClient>,
     pub auth_failures: Arc<auth::FailureLimiter>,
+    pub c4c_health: Arc<health::C4cHealth>,
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Store) -> Self {
+    pub fn new(config: Config, store: Store, c4c: Option<C4cClient>) -> Self {
         let auth_failures = auth::FailureLimiter::new(
             config.auth.failure_limit,
             Duration::from_secs(config.auth.failure_window_secs),
@@ -44,7 +48,9 @@ impl AppState {
         Self {
             config: Arc::new(config),
             store,
+            c4c,
             auth_failures,
+            c4c_health: Arc::new(health::C4cHealth::default()),
         }
     }
 }

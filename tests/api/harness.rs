@@ -172,3 +172,24 @@ macro_rules! on_both_backends {
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_c4c-scim-bridge"))
 }
+
+/// C4C settings for a simulator, with its default technical user.
+pub fn c4c_config_for(sim: &c4c_scim_bridge::sim::SimHandle) -> c4c_scim_bridge::c4c::C4cConfig {
+    toml::from_str(&format!(
+        "base_url = \"{}/\"\n[retry]\nmax_attempts = 1\n[auth]\nmode = \"basic\"\nuser = \"{}\"\npassword = \"{}\"\n",
+        sim.service_url(),
+        c4c_scim_bridge::sim::DEFAULT_USER,
+        c4c_scim_bridge::sim::DEFAULT_PASSWORD,
+    ))
+    .unwrap()
+}
+
+/// A simulator with `employees` generated employees, on an ephemeral port.
+pub async fn start_sim(employees: usize) -> c4c_scim_bridge::sim::SimHandle {
+    c4c_scim_bridge::sim::Simulator::start(c4c_scim_bridge::sim::SimConfig {
+        generated_employees: employees,
+        ..c4c_scim_bridge::sim::SimConfig::default()
+    })
+    .await
+    .unwrap()
+}

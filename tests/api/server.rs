@@ -2,7 +2,7 @@
 
 use crate::on_both_backends;
 
-use crate::harness::{Backend, TestApp, TestDb};
+use crate::harness::{Backend, TestApp, TestDb, c4c_config_for, start_sim};
 
 on_both_backends!(health_and_readiness, |backend: Backend| async move {
     let Some(app) = TestApp::spawn(backend).await else {
@@ -81,4 +81,48 @@ async fn shutdown_finishes_and_stops_listening() {
             .await
             .is_err()
     );
+}
+
+async fn readiness(app: &TestApp) -> (u16, serde_json::Value) {
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// Polls readiness until it reports `want` (the C4C check is cached for two seconds).
+async fn wait_for_readiness(app: &TestApp, want: u16) -> serde_json::Value {
+    for _ in 0..100 {
+        let (status, body) = readiness(app).await;
+        if status == want {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("readiness never became {want}");
+}
+
+#[tokio::test]
+async fn readiness_follows_the_c4c_tenant() {
+    let sim = start_sim(3).await;
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_with(db, |config| config.c4c = Some(c4c_config_for(&sim))).await;
+    let (status, body) = readiness(&app).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["checks"]["c4c"], "ok");
+    sim.faults().set_maintenance(true);
+    let body = wait_for_readiness(&app, 503).await;
+    assert_eq!(body["checks"]["c4c"], "unavailable", "{body}");
+    assert_eq!(body["checks"]["store"], "ok");
+    // Liveness does not depend on the tenant.
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    sim.faults().set_maintenance(false);
+    wait_for_readiness(&app, 200).await;
+    sim.shutdown().await;
 }
