@@ -670,3 +670,33 @@ proptest! {
         prop_assert_eq!(again.fields, out.fields);
     }
 }
+
+#[test]
+fn example_rules_file_parses_validates_and_repeats_the_defaults() {
+    let config =
+        MappingConfig::from_toml_str(include_str!("../../deploy/mapping.example.toml")).unwrap();
+    let problems = validate(&config, sim_metadata());
+    assert!(problems.is_empty(), "{problems:#?}");
+    let defaults = defaults::default_rules();
+    assert_eq!(config.rules[..defaults.len()], defaults[..]);
+    let m = mapper(config);
+    let mut u = entra_user();
+    u["userType"] = json!("Employee");
+    u["groups"] = json!([{"value": "g1", "display": "C4C Sales Reps"}]);
+    let out = m.to_c4c(&u, MapKind::Create, &NoReferences).unwrap();
+    assert_eq!(
+        out.fields.get("UserPasswordPolicyCode"),
+        Some(&json!("S_BUSINESS_USER_WITHOUT_PASSWORD"))
+    );
+    assert_eq!(
+        out.child_ops,
+        vec![
+            ChildOp::AssignOrgUnit {
+                org_unit_id: "ORG_SALES_EMEA".into()
+            },
+            ChildOp::SetBusinessRoles {
+                role_ids: vec!["SALES_REP".into()]
+            },
+        ]
+    );
+}
