@@ -700,3 +700,149 @@ fn example_rules_file_parses_validates_and_repeats_the_defaults() {
         ]
     );
 }
+
+/// The mapped payloads against the strict simulator: accepted on create and update, read back,
+/// and pushed-down filters find (only) what they should.
+mod against_the_simulator {
+    use super::*;
+    use crate::c4c::{C4cClient, C4cConfig, EmployeeQuery};
+    use crate::mapping::pushdown::{QueryPlan, plan};
+    use crate::scim::filter::Filter;
+
+    fn client(url: &str) -> C4cClient {
+        let text = format!(
+            "base_url = {url:?}\n[retry]\nmax_attempts = 2\nbase_backoff_ms = 5\nmax_backoff_ms = 20\n[auth]\nmode = \"basic\"\nuser = {:?}\npassword = {:?}\n",
+            crate::sim::DEFAULT_USER,
+            crate::sim::DEFAULT_PASSWORD
+        );
+        let config: C4cConfig = toml::from_str(&text).unwrap();
+        C4cClient::new(config).unwrap()
+    }
+
+    async fn find(c: &C4cClient, m: &Mapper, filter: &str, stored: &Value) -> Vec<String> {
+        let QueryPlan::OData { queries, residual } =
+            plan(&Filter::parse(filter).unwrap(), m).unwrap()
+        else {
+            panic!("{filter}: not an OData plan")
+        };
+        let mut out = Vec::new();
+        for q in queries {
+            for e in c
+                .query_employees(&EmployeeQuery::new().filter(q))
+                .await
+                .unwrap()
+            {
+                let scim = m.to_scim_merged(&e, stored, &NoReferences);
+                let keep = residual
+                    .as_ref()
+                    .is_none_or(|r| crate::scim::eval::matches(r, &scim, &USER_RESOURCE));
+                if keep && !out.contains(&e.object_id) {
+                    out.push(e.object_id.clone());
+                }
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn create_update_read_back_and_filter() {
+        let sim = crate::sim::Simulator::start(crate::sim::SimConfig::default())
+            .await
+            .unwrap();
+        let c = client(&sim.service_url());
+        let metadata = c.metadata().await.unwrap();
+        let m = Mapper::new(MappingConfig::default(), Some(&metadata))
+            .unwrap()
+            .with_today(today());
+        let stored = entra_user();
+
+        let mapped = m.to_c4c(&stored, MapKind::Create, &NoReferences).unwrap();
+        let created = c.create_employee(&mapped.fields).await.unwrap();
+        let read = c.get_employee(&created.object_id).await.unwrap();
+        let back = m.to_scim(&read, &NoReferences);
+        assert_eq!(back["userName"], json!("alice@contoso.com"));
+        assert_eq!(
+            back["name"],
+            json!({"givenName": "Alice", "familyName": "Example"})
+        );
+        assert_eq!(back["emails"][0]["value"], json!("alice@contoso.com"));
+        assert_eq!(back["active"], json!(true));
+        let merged = m.to_scim_merged(&read, &stored, &NoReferences);
+        assert_eq!(merged, {
+            let mut s = stored.clone();
+            s["schemas"] = merged["schemas"].clone();
+            s
+        });
+
+        // Deactivate and rename: only the changes are sent, C4C holds them.
+        let mut new = stored.clone();
+        new["active"] = json!(false);
+        new["name"]["familyName"] = json!("O'Example");
+        let diff = m.diff_for_update(&stored, &new, &NoReferences).unwrap();
+        assert_eq!(
+            Value::Object(diff.fields.0.clone()),
+            json!({"LastName": "O'Example", "UserLockedIndicator": true})
+        );
+        c.update_employee(&created.object_id, &diff.fields, None)
+            .await
+            .unwrap();
+        let read = c.get_employee(&created.object_id).await.unwrap();
+        assert!(!m.is_active(&read));
+        assert_eq!(
+            m.to_scim_merged(&read, &stored, &NoReferences)["name"]["familyName"],
+            json!("O'Example")
+        );
+
+        let id = vec![created.object_id.clone()];
+        assert_eq!(
+            find(
+                &c,
+                &m,
+                "emails[type eq \"work\"].value eq \"Alice@Contoso.com\"",
+                &new
+            )
+            .await,
+            id
+        );
+        assert_eq!(
+            find(&c, &m, "name.familyName eq \"O'Example\"", &new).await,
+            id
+        );
+        assert_eq!(
+            find(
+                &c,
+                &m,
+                "name.familyName eq \"O'Example\" and active eq false",
+                &new
+            )
+            .await,
+            id
+        );
+        assert_eq!(
+            find(
+                &c,
+                &m,
+                "employeeNumber eq \"100234\" or name.givenName eq \"Nobody\"",
+                &new
+            )
+            .await,
+            id
+        );
+        assert!(
+            find(&c, &m, "name.familyName eq \"x' or UserID ne '\"", &new)
+                .await
+                .is_empty()
+        );
+        assert!(
+            find(
+                &c,
+                &m,
+                "name.familyName eq \"O'Example\" and title eq \"CEO\"",
+                &new
+            )
+            .await
+            .is_empty()
+        );
+        sim.shutdown().await;
+    }
+}
