@@ -61,7 +61,18 @@ pub fn dry_run(mapper: &Mapper, scim_json: &Value) -> DryRunReport {
                     ),
                 })
                 .collect();
-            report.local = mapped.local;
+            report.local = mapped
+                .local
+                .into_iter()
+                .map(|(k, v)| {
+                    let shown = if mapper.sensitive(&k) {
+                        Value::String("***".into())
+                    } else {
+                        v
+                    };
+                    (k, shown)
+                })
+                .collect();
             report.trace = mapped.trace;
         }
         Err(e) => report.error = Some(format!("mapping: {e}")),

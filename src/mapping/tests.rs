@@ -534,6 +534,15 @@ fn dry_run_prints_payload_and_trace() {
     assert!(text.contains("nick_name"), "{text}");
     assert!(text.contains("\"  Bobby \" -> \"Bobby\""), "{text}");
     assert!(text.contains("title = \"Boss\""), "{text}");
+    // Sensitive values kept locally are masked in the report too.
+    let masked = dry_run(
+        &m,
+        &json!({
+            "userName": "bob@x.com", "name": {"givenName": "Bob", "familyName": "B"},
+            "addresses": [{"type": "work", "region": "Secret Region"}]
+        }),
+    );
+    assert!(!masked.to_string().contains("Secret Region"), "{masked}");
     let bad = dry_run(&m, &json!({"userName": "x"}));
     assert_eq!(
         bad.error.as_deref(),
