@@ -286,10 +286,15 @@ fn leaf(
         .count()
         > 1;
     // Transforms a filter literal can go through, and whether they keep the result exact.
-    let mut exact = exact_rule && !shared;
+    // A condition or a default means the property may hold values the attribute never had.
+    let mut exact = exact_rule && !shared && rule.rule.when.is_none();
     for t in &rule.rule.transforms {
         let ok = match t {
-            Transform::Trim | Transform::Default(_) | Transform::Date(_) => true,
+            Transform::Trim | Transform::Date(_) => true,
+            Transform::Default(_) => {
+                exact = false;
+                true
+            }
             Transform::Lowercase | Transform::Uppercase => {
                 exact = false;
                 !op.is_ordering()

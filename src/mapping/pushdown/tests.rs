@@ -234,6 +234,29 @@ fn injection_attempts_stay_literals() {
     );
 }
 
+/// A rule with a default or a condition can put values in C4C the SCIM attribute never had:
+/// the pushed query is re-checked locally.
+#[test]
+fn defaults_and_conditions_make_the_query_inexact() {
+    let mut config = MappingConfig::default();
+    config.rules[4]
+        .transforms
+        .push(Transform::Default(serde_json::json!("none")));
+    config.rules[2].when = Some(crate::mapping::config::Condition {
+        present: Some("name.givenName".into()),
+        absent: None,
+        path: None,
+        equals: None,
+    });
+    let m = Mapper::new(config, Some(sim_metadata())).unwrap();
+    for text in ["nickName eq \"none\"", "name.familyName eq \"Doe\""] {
+        match plan(&Filter::parse(text).unwrap(), &m).unwrap() {
+            QueryPlan::OData { residual, .. } => assert!(residual.is_some(), "{text}"),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}
+
 mod prop {
     use super::*;
     use proptest::prelude::*;
