@@ -46,9 +46,24 @@ pub enum Command {
     /// Apply pending database migrations and exit (idempotent).
     #[command(after_help = "Example:\n  c4c-scim-bridge migrate --config config.toml")]
     Migrate,
-    /// Validate the configuration without starting anything.
-    #[command(after_help = "Example:\n  c4c-scim-bridge check --config deploy/config.example.toml")]
-    Check,
+    /// Validate the configuration without starting anything; with --metadata or --tenant, also
+    /// check every mapping rule against the tenant's $metadata.
+    #[command(
+        after_help = "Examples:\n  c4c-scim-bridge check --config deploy/config.example.toml\n  c4c-scim-bridge check --config config.toml --tenant\n  c4c-scim-bridge check --config config.toml --metadata tenant-metadata.xml"
+    )]
+    Check {
+        #[command(flatten)]
+        metadata: MetadataSource,
+    },
+    /// Map a SCIM user (JSON on standard input) to the OData payload C4C would get, with the
+    /// trace of the rules applied. Nothing is sent.
+    #[command(
+        after_help = "Example:\n  c4c-scim-bridge map --config config.toml --metadata tenant-metadata.xml < user.json"
+    )]
+    Map {
+        #[command(flatten)]
+        metadata: MetadataSource,
+    },
     /// Run a self-contained demo: the bridge on the embedded store, with a built-in C4C simulator.
     #[command(after_help = "Example:\n  c4c-scim-bridge demo --listen 127.0.0.1:8080")]
     Demo {
@@ -78,6 +93,17 @@ pub enum Command {
     /// Print the version.
     #[command(after_help = "Example:\n  c4c-scim-bridge version")]
     Version,
+}
+
+/// Where the tenant's `$metadata` comes from, for rule checks.
+#[derive(Debug, clap::Args)]
+pub struct MetadataSource {
+    /// A saved `$metadata` document (EDMX XML).
+    #[arg(long, value_name = "FILE", conflicts_with = "tenant")]
+    pub metadata: Option<PathBuf>,
+    /// Fetch `$metadata` from the tenant configured in [c4c].
+    #[arg(long)]
+    pub tenant: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,7 +174,7 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
             store.close().await;
             result
         }
-        Command::Check => {
+        Command::Check { metadata } => {
             let config = load_config(cli.config.as_ref())?;
             let url = config.store.resolved_url()?;
             let source = cli
@@ -156,11 +182,66 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
                 .as_ref()
                 .map(|path| path.display().to_string())
                 .unwrap_or_else(|| "defaults and environment".to_owned());
+            let mapping = config.resolved_mapping()?;
+            if let Some(metadata) = load_metadata(&config, &metadata).await? {
+                let problems = crate::mapping::validate(&mapping, &metadata);
+                for problem in &problems {
+                    eprintln!("{problem}");
+                }
+                let errors = problems
+                    .iter()
+                    .filter(|problem| problem.severity == crate::mapping::Severity::Error)
+                    .count();
+                if errors > 0 {
+                    return Err(AppError::Config(crate::config::ConfigError::Invalid(
+                        format!(
+                            "{errors} mapping rule(s) do not fit the tenant's $metadata (listed above)"
+                        ),
+                    )));
+                }
+                println!(
+                    "mapping rules fit the tenant's $metadata ({} rules)",
+                    mapping.rules.len()
+                );
+            }
             println!("configuration OK ({source})");
             println!("  listen:  {}", config.server.listen);
             println!("  scim:    {}", config.server.base_path);
             println!("  store:   {}", redact_url(url.expose_secret()));
+            if let Some(c4c) = &config.c4c {
+                println!("  c4c:     {}", c4c.base_url);
+            }
             Ok(())
+        }
+        Command::Map { metadata } => {
+            let config = load_config(cli.config.as_ref())?;
+            let mapping = config.resolved_mapping()?;
+            let metadata = load_metadata(&config, &metadata).await?;
+            let mut input = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)
+                .map_err(|error| AppError::Usage(format!("cannot read standard input: {error}")))?;
+            let user: serde_json::Value = serde_json::from_str(&input).map_err(|error| {
+                AppError::Usage(format!("standard input is not a JSON SCIM user: {error}"))
+            })?;
+            let mapper =
+                crate::mapping::Mapper::new(mapping, metadata.as_deref()).map_err(|problems| {
+                    AppError::Config(crate::config::ConfigError::Invalid(format!(
+                        "mapping: {}",
+                        problems
+                            .first()
+                            .map(ToString::to_string)
+                            .unwrap_or_default()
+                    )))
+                })?;
+            let report = crate::mapping::dry_run(&mapper, &user);
+            print!("{report}");
+            if report.is_ok() {
+                Ok(())
+            } else {
+                Err(AppError::Serve(
+                    "the user would be refused (see above)".to_owned(),
+                ))
+            }
         }
         Command::Migrate => {
             let config = load_config(cli.config.as_ref())?;
@@ -240,6 +321,37 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
             result
         }
     }
+}
+
+/// `$metadata` from a file or from the configured tenant; `None` when neither was asked for.
+async fn load_metadata(
+    config: &Config,
+    source: &MetadataSource,
+) -> Result<Option<std::sync::Arc<crate::c4c::Metadata>>, AppError> {
+    if let Some(path) = &source.metadata {
+        let bytes = std::fs::read(path).map_err(|error| {
+            AppError::Usage(format!(
+                "cannot read --metadata {}: {error}",
+                path.display()
+            ))
+        })?;
+        let metadata = crate::c4c::Metadata::parse(&bytes)
+            .map_err(|error| AppError::Usage(format!("--metadata {}: {error}", path.display())))?;
+        return Ok(Some(std::sync::Arc::new(metadata)));
+    }
+    if !source.tenant {
+        return Ok(None);
+    }
+    let c4c = config.c4c.clone().ok_or_else(|| {
+        AppError::Usage("--tenant needs a [c4c] section in the configuration".to_owned())
+    })?;
+    let client = crate::c4c::C4cClient::new(c4c)
+        .map_err(|error| AppError::Usage(format!("c4c: {error}")))?;
+    let metadata = client
+        .metadata()
+        .await
+        .map_err(|error| AppError::Serve(format!("cannot read the tenant's $metadata: {error}")))?;
+    Ok(Some(metadata))
 }
 
 /// The demo's tenant: the built-in simulator, with its technical user.

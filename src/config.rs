@@ -165,6 +165,9 @@ pub struct Config {
     /// The C4C tenant. Absent in the demo, which provisions into its built-in simulator.
     #[serde(skip_serializing)]
     pub c4c: Option<crate::c4c::config::C4cConfig>,
+    /// Rules between SCIM attributes and C4C properties (default: the built-in rule set).
+    #[serde(skip_serializing)]
+    pub mapping: crate::mapping::MappingConfig,
 }
 
 fn serialize_optional_secret<S: serde::Serializer>(
@@ -285,6 +288,7 @@ impl Config {
             c4c.validate()
                 .map_err(|error| ConfigError::Invalid(error.to_string()))?;
         }
+        self.resolved_mapping()?;
         let url = self.store.resolved_url()?;
         crate::store::StoreKind::from_url(url.expose_secret()).map_err(|reason| {
             ConfigError::BadValue {
@@ -294,6 +298,26 @@ impl Config {
             }
         })?;
         Ok(())
+    }
+}
+
+impl Config {
+    /// The mapping rules in force (read from `mapping.rules_file` when set), checked for
+    /// problems that need no tenant metadata.
+    pub fn resolved_mapping(&self) -> Result<crate::mapping::MappingConfig, ConfigError> {
+        let mapping = self
+            .mapping
+            .clone()
+            .resolve()
+            .map_err(|error| ConfigError::Invalid(format!("mapping: {error}")))?;
+        crate::mapping::Mapper::new(mapping.clone(), None).map_err(|problems| {
+            let first = problems
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            ConfigError::Invalid(format!("mapping: {first}"))
+        })?;
+        Ok(mapping)
     }
 }
 

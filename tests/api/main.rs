@@ -6,6 +6,7 @@ mod cli;
 mod deploy;
 mod discovery;
 mod harness;
+mod mapping_cli;
 mod metrics;
 mod server;
 mod store;
