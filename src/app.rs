@@ -86,6 +86,43 @@ impl Application {
         Ok(self)
     }
 
+    /// Checks the mapping rules against the tenant's `$metadata` before serving: a rule that
+    /// cannot work is a configuration error now, not a failed provisioning later. A tenant that
+    /// cannot be reached does not stop the start (readiness reports it).
+    pub async fn check_rules_against_tenant(&self) -> Result<(), AppError> {
+        let Some(client) = &self.state.c4c else {
+            return Ok(());
+        };
+        let metadata = match tokio::time::timeout(Duration::from_secs(30), client.metadata()).await
+        {
+            Ok(Ok(metadata)) => metadata,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot read the tenant's $metadata; mapping rules not checked");
+                return Ok(());
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "the tenant's $metadata did not arrive in 30 s; mapping rules not checked"
+                );
+                return Ok(());
+            }
+        };
+        let mapping = self.state.config.resolved_mapping()?;
+        let problems = crate::mapping::validate(&mapping, &metadata);
+        for problem in &problems {
+            tracing::warn!(%problem, "mapping rule");
+        }
+        match problems
+            .iter()
+            .find(|problem| problem.severity == crate::mapping::Severity::Error)
+        {
+            Some(problem) => Err(AppError::Config(ConfigError::Invalid(format!(
+                "mapping rule does not fit the tenant's $metadata: {problem}"
+            )))),
+            None => Ok(()),
+        }
+    }
+
     pub fn local_addr(&self) -> Result<SocketAddr, AppError> {
         self.listener.local_addr().map_err(|error| AppError::Bind {
             addr: self.state.config.server.listen,

@@ -258,6 +258,7 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
             }
             let store = open_store(&config, config.store.migrate_on_start).await?;
             let app = Application::build(config, store).await?;
+            app.check_rules_against_tenant().await?;
             tracing::info!(addr = %app.local_addr()?, "serving");
             app.run_until(shutdown_signal()).await
         }
@@ -292,6 +293,7 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
             let base_path = config.server.base_path.clone();
             config.c4c = Some(demo_c4c_config(&simulator.service_url())?);
             let app = Application::from_listener(listener, config, store).with_c4c_from_config()?;
+            app.check_rules_against_tenant().await?;
             let addr = app.local_addr()?;
             let token = token.token.expose_secret().to_owned();
             println!("c4c-scim-bridge demo listening on http://{addr}");

@@ -29,6 +29,7 @@ fn version_and_help() {
         "serve",
         "migrate",
         "check",
+        "map",
         "demo",
         "version",
         "health",
@@ -41,7 +42,7 @@ fn version_and_help() {
         let (code, out, _) = run(&args, &[]);
         assert_eq!(code, 0, "{command}");
         assert!(
-            out.contains("Example:"),
+            out.contains("Example"),
             "{command} --help shows an example"
         );
     }

@@ -106,3 +106,28 @@ async fn check_validates_rules_against_the_tenant_metadata() {
     assert_eq!(code, 2, "{err}");
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_to_start_with_a_rule_the_tenant_cannot_take() {
+    let sim = start_sim(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[store]\nurl = \"sqlite://{}/b.db\"\n\
+             [c4c]\nbase_url = \"{}/\"\n[c4c.auth]\nmode = \"basic\"\nuser = \"SCIM_TECH_USER\"\npassword = \"Welcome1!Sim\"\n\
+             [[mapping.rules]]\nname = \"mobile\"\nscim = 'phoneNumbers[type eq \"mobile\"].value'\nto = \"MobilePhoneNumbr\"\n",
+            dir.path().display(),
+            sim.service_url()
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run(&["serve", "--config", config.to_str().unwrap()], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("MobilePhoneNumbr") && err.contains("MobilePhoneNumber"),
+        "{err}"
+    );
+    sim.shutdown().await;
+}
