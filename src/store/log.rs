@@ -7,7 +7,7 @@ use super::{Store, StoreError};
 
 /// A record to append. `detail` holds the request's trace (rules applied, OData calls, bodies,
 /// already masked by the caller) as JSON.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LogEntry {
     pub request_id: String,
     pub at: i64,
@@ -24,22 +24,11 @@ pub struct LogEntry {
     pub detail: serde_json::Value,
 }
 
+/// A stored record: its id (newer records have larger ids) and what was appended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogRecord {
     pub id: i64,
-    pub request_id: String,
-    pub at: i64,
-    pub client: Option<String>,
-    pub method: String,
-    pub path: String,
-    pub resource_type: Option<String>,
-    pub resource_id: Option<String>,
-    pub employee_id: Option<String>,
-    pub object_id: Option<String>,
-    pub status: i64,
-    pub outcome: String,
-    pub duration_ms: i64,
-    pub detail: serde_json::Value,
+    pub entry: LogEntry,
 }
 
 /// Search criteria; every field narrows. Results come newest first; `before_id` pages backwards.
@@ -61,20 +50,22 @@ fn from_row(row: &AnyRow) -> Result<LogRecord, StoreError> {
     let detail: String = row.try_get("detail")?;
     Ok(LogRecord {
         id: row.try_get("id")?,
-        request_id: row.try_get("request_id")?,
-        at: row.try_get("at")?,
-        client: row.try_get("client")?,
-        method: row.try_get("method")?,
-        path: row.try_get("path")?,
-        resource_type: row.try_get("resource_type")?,
-        resource_id: row.try_get("resource_id")?,
-        employee_id: row.try_get("employee_id")?,
-        object_id: row.try_get("object_id")?,
-        status: row.try_get("status")?,
-        outcome: row.try_get("outcome")?,
-        duration_ms: row.try_get("duration_ms")?,
-        detail: serde_json::from_str(&detail)
-            .map_err(|error| StoreError::Corrupt(error.to_string()))?,
+        entry: LogEntry {
+            request_id: row.try_get("request_id")?,
+            at: row.try_get("at")?,
+            client: row.try_get("client")?,
+            method: row.try_get("method")?,
+            path: row.try_get("path")?,
+            resource_type: row.try_get("resource_type")?,
+            resource_id: row.try_get("resource_id")?,
+            employee_id: row.try_get("employee_id")?,
+            object_id: row.try_get("object_id")?,
+            status: row.try_get("status")?,
+            outcome: row.try_get("outcome")?,
+            duration_ms: row.try_get("duration_ms")?,
+            detail: serde_json::from_str(&detail)
+                .map_err(|error| StoreError::Corrupt(error.to_string()))?,
+        },
     })
 }
 

@@ -41,10 +41,7 @@ fn version_and_help() {
         args.push("--help");
         let (code, out, _) = run(&args, &[]);
         assert_eq!(code, 0, "{command}");
-        assert!(
-            out.contains("Example"),
-            "{command} --help shows an example"
-        );
+        assert!(out.contains("Example"), "{command} --help shows an example");
     }
 }
 

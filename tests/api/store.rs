@@ -197,7 +197,7 @@ on_both_backends!(
             .await
             .unwrap();
         assert_eq!(failures.len(), 3);
-        assert_eq!(failures[0].request_id, "r2", "newest first");
+        assert_eq!(failures[0].entry.request_id, "r2", "newest first");
         let even_recent = store
             .query_log(&LogQuery {
                 resource_id: Some("even".to_owned()),
@@ -207,7 +207,10 @@ on_both_backends!(
             })
             .await
             .unwrap();
-        let ids: Vec<_> = even_recent.iter().map(|r| r.request_id.as_str()).collect();
+        let ids: Vec<_> = even_recent
+            .iter()
+            .map(|r| r.entry.request_id.as_str())
+            .collect();
         assert_eq!(ids, ["r8", "r6", "r4"]);
         let page = store
             .query_log(&LogQuery {
@@ -218,7 +221,7 @@ on_both_backends!(
             .await
             .unwrap();
         assert_eq!(page.len(), 2);
-        assert_eq!(page[0].detail["index"], 7);
+        assert_eq!(page[0].entry.detail["index"], 7);
         // Age drops r0 and r1; size then keeps the newest 5.
         let purged = store.purge_log(1_002, 5).await.unwrap();
         assert_eq!(purged, 5);
@@ -230,7 +233,7 @@ on_both_backends!(
             .await
             .unwrap();
         assert_eq!(left.len(), 5);
-        assert_eq!(left.last().unwrap().request_id, "r5");
+        assert_eq!(left.last().unwrap().entry.request_id, "r5");
     }
 );
 
