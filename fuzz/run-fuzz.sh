@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")"
 target=$1; secs=$2
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target-scim}
+# Fuzz builds go to fuzz/target unless CARGO_TARGET_DIR says otherwise.
 mkdir -p "corpus/$target"
 cargo fuzz run -s none -O "$target" "corpus/$target" "seeds/$target" -- \
   -jobs=1 -workers=1 -max_total_time="$secs" -dict=scim.dict -max_len=4096 -print_final_stats=1
