@@ -1035,37 +1035,18 @@ impl C4cClient {
             body.insert("UserID".into(), Value::String(u.into()));
         }
         let body = Value::Object(body);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let err = match self
-                .send_json(
-                    Method::POST,
-                    ROLE_ASSIGNMENT_SET,
-                    Some(&body),
-                    None,
-                    CallKind::Create,
-                    Replay::Never,
-                )
-                .await
-            {
-                Ok(resp) => return RoleAssignment::from_entity(created_entity(&resp)?),
-                Err(e) => e,
-            };
-            if !err.is_ambiguous() {
-                return Err(err);
-            }
-            let existing = self.list_role_assignments(employee_object_id).await?;
-            if let Some(found) = existing
-                .into_iter()
-                .find(|r| r.business_role_id == business_role_id)
-            {
-                return Ok(found);
-            }
-            if attempt >= self.inner.retry.max_attempts {
-                return Err(err);
-            }
-        }
+        self.create_child_once(
+            ROLE_ASSIGNMENT_SET,
+            &body,
+            RoleAssignment::from_entity,
+            || async {
+                let existing = self.list_role_assignments(employee_object_id).await?;
+                Ok(existing
+                    .into_iter()
+                    .find(|r| r.business_role_id == business_role_id))
+            },
+        )
+        .await
     }
 
     /// Removes a business-role assignment (roles are never updated: delete and create).
@@ -1096,31 +1077,54 @@ impl C4cClient {
     ) -> Result<OrgUnitAssignment, C4cError> {
         key_path(EMPLOYEE_SET, employee_object_id)?;
         let body = assignment.to_body(employee_object_id);
+        self.create_child_once(
+            ORG_ASSIGNMENT_SET,
+            &body,
+            OrgUnitAssignment::from_entity,
+            || async {
+                let existing = self.list_org_assignments(employee_object_id).await?;
+                Ok(existing
+                    .into_iter()
+                    .find(|o| o.org_unit_id.as_deref() == Some(assignment.org_unit_id.as_str())))
+            },
+        )
+        .await
+    }
+
+    /// POSTs a child entity at most once in effect: after an ambiguous failure, `existing`
+    /// looks for it, and only when it is absent is the POST sent again.
+    async fn create_child_once<T, Lookup, Found>(
+        &self,
+        set: &str,
+        body: &Value,
+        parse: fn(Map<String, Value>) -> Result<T, C4cError>,
+        existing: Lookup,
+    ) -> Result<T, C4cError>
+    where
+        Lookup: Fn() -> Found,
+        Found: std::future::Future<Output = Result<Option<T>, C4cError>>,
+    {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let err = match self
                 .send_json(
                     Method::POST,
-                    ORG_ASSIGNMENT_SET,
-                    Some(&body),
+                    set,
+                    Some(body),
                     None,
                     CallKind::Create,
                     Replay::Never,
                 )
                 .await
             {
-                Ok(resp) => return OrgUnitAssignment::from_entity(created_entity(&resp)?),
+                Ok(resp) => return parse(created_entity(&resp)?),
                 Err(e) => e,
             };
             if !err.is_ambiguous() {
                 return Err(err);
             }
-            let existing = self.list_org_assignments(employee_object_id).await?;
-            if let Some(found) = existing
-                .into_iter()
-                .find(|o| o.org_unit_id.as_deref() == Some(assignment.org_unit_id.as_str()))
-            {
+            if let Some(found) = existing().await? {
                 return Ok(found);
             }
             if attempt >= self.inner.retry.max_attempts {
