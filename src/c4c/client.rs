@@ -1004,13 +1004,8 @@ impl C4cClient {
         &self,
         employee_object_id: &str,
     ) -> Result<Vec<RoleAssignment>, C4cError> {
-        let mut path = format!("{}/{ROLE_NAV}", key_path(EMPLOYEE_SET, employee_object_id)?);
-        push_query(&mut path, &[("$format", "json".into())]);
-        self.read_all(&path)
-            .await?
-            .into_iter()
-            .map(RoleAssignment::from_entity)
-            .collect()
+        self.list_children(employee_object_id, ROLE_NAV, RoleAssignment::from_entity)
+            .await
     }
 
     /// Assigns a business role. After an ambiguous failure, the employee's assignments are
@@ -1060,13 +1055,8 @@ impl C4cClient {
         &self,
         employee_object_id: &str,
     ) -> Result<Vec<OrgUnitAssignment>, C4cError> {
-        let mut path = format!("{}/{ORG_NAV}", key_path(EMPLOYEE_SET, employee_object_id)?);
-        push_query(&mut path, &[("$format", "json".into())]);
-        self.read_all(&path)
-            .await?
-            .into_iter()
-            .map(OrgUnitAssignment::from_entity)
-            .collect()
+        self.list_children(employee_object_id, ORG_NAV, OrgUnitAssignment::from_entity)
+            .await
     }
 
     /// Assigns an employee to an org unit (recovers like [`Self::create_role_assignment`]).
@@ -1089,6 +1079,21 @@ impl C4cClient {
             },
         )
         .await
+    }
+
+    /// Every entity behind one navigation of an employee, all pages.
+    async fn list_children<T>(
+        &self,
+        employee_object_id: &str,
+        navigation: &str,
+        parse: fn(Map<String, Value>) -> Result<T, C4cError>,
+    ) -> Result<Vec<T>, C4cError> {
+        let mut path = format!(
+            "{}/{navigation}",
+            key_path(EMPLOYEE_SET, employee_object_id)?
+        );
+        push_query(&mut path, &[("$format", "json".into())]);
+        self.read_all(&path).await?.into_iter().map(parse).collect()
     }
 
     /// POSTs a child entity at most once in effect: after an ambiguous failure, `existing`

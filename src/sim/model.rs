@@ -116,6 +116,14 @@ impl PropDef {
             etag: false,
         }
     }
+
+    fn read_only(name: &'static str, ty: EdmType) -> Self {
+        PropDef {
+            creatable: false,
+            updatable: false,
+            ..PropDef::new(name, ty)
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,10 +177,8 @@ struct Props(Vec<PropDef>);
 
 impl Props {
     fn key() -> Self {
-        let mut p = PropDef::new("ObjectID", EdmType::String(Some(70)));
+        let mut p = PropDef::read_only("ObjectID", EdmType::String(Some(70)));
         p.nullable = false;
-        p.creatable = false;
-        p.updatable = false;
         p.key = true;
         Props(vec![p])
     }
@@ -188,12 +194,13 @@ impl Props {
         self.0.push(p);
         self
     }
-    fn s_ro(mut self, name: &'static str, max: u32) -> Self {
-        let mut p = PropDef::new(name, EdmType::String(Some(max)));
-        p.creatable = false;
-        p.updatable = false;
-        self.0.push(p);
+    /// A property the tenant computes: neither creatable nor updatable.
+    fn read_only(mut self, name: &'static str, edm: EdmType) -> Self {
+        self.0.push(PropDef::read_only(name, edm));
         self
+    }
+    fn s_ro(self, name: &'static str, max: u32) -> Self {
+        self.read_only(name, EdmType::String(Some(max)))
     }
     fn mandatory(mut self) -> Self {
         if let Some(p) = self.0.last_mut() {
@@ -210,10 +217,8 @@ impl Props {
         self
     }
     fn code_ro(mut self, name: &'static str, max: u32, list: CodeList) -> Self {
-        let mut p = PropDef::new(name, EdmType::String(Some(max)));
+        let mut p = PropDef::read_only(name, EdmType::String(Some(max)));
         p.code = Some(list);
-        p.creatable = false;
-        p.updatable = false;
         self.0.push(p);
         self.0.push(text_prop(name, list));
         self
@@ -228,31 +233,17 @@ impl Props {
         self.0.push(PropDef::new(name, EdmType::Boolean));
         self
     }
-    fn boolean_ro(mut self, name: &'static str) -> Self {
-        let mut p = PropDef::new(name, EdmType::Boolean);
-        p.creatable = false;
-        p.updatable = false;
-        self.0.push(p);
-        self
+    fn boolean_ro(self, name: &'static str) -> Self {
+        self.read_only(name, EdmType::Boolean)
     }
-    fn guid_ro(mut self, name: &'static str) -> Self {
-        let mut p = PropDef::new(name, EdmType::Guid);
-        p.creatable = false;
-        p.updatable = false;
-        self.0.push(p);
-        self
+    fn guid_ro(self, name: &'static str) -> Self {
+        self.read_only(name, EdmType::Guid)
     }
-    fn dto_ro(mut self, name: &'static str) -> Self {
-        let mut p = PropDef::new(name, EdmType::DateTimeOffset);
-        p.creatable = false;
-        p.updatable = false;
-        self.0.push(p);
-        self
+    fn dto_ro(self, name: &'static str) -> Self {
+        self.read_only(name, EdmType::DateTimeOffset)
     }
     fn etag(mut self) -> Self {
-        let mut p = PropDef::new("ETag", EdmType::DateTimeOffset);
-        p.creatable = false;
-        p.updatable = false;
+        let mut p = PropDef::read_only("ETag", EdmType::DateTimeOffset);
         p.filterable = false;
         p.etag = true;
         self.0.push(p);
@@ -292,9 +283,7 @@ fn text_prop(code_name: &'static str, list: CodeList) -> PropDef {
         "UserAccountTypeCode" => "UserAccountTypeCodeText",
         _ => "CodeText",
     };
-    let mut p = PropDef::new(name, EdmType::String(None));
-    p.creatable = false;
-    p.updatable = false;
+    let mut p = PropDef::read_only(name, EdmType::String(None));
     p.text_of = Some(code_name);
     p.text_list = Some(list);
     p
