@@ -1,1 +1,84 @@
 //! Provisioning use cases: users, groups, bulk; owns idempotency and the outbox.
+//! Nothing here knows axum: the HTTP edge turns [`ProvisioningError`] into a SCIM error body.
+
+pub mod users;
+
+use std::time::Duration;
+
+use crate::c4c::{C4cError, ErrorKind};
+use crate::scim::error::ScimError;
+use crate::store::StoreError;
+
+/// A failed use case: the SCIM error to answer with, and how long the client should wait before
+/// retrying when the failure is temporary (503 + Retry-After).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProvisioningError {
+    pub error: ScimError,
+    pub retry_after: Option<Duration>,
+}
+
+/// Default wait suggested to identity providers when C4C gives none.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
+
+impl From<ScimError> for ProvisioningError {
+    fn from(error: ScimError) -> Self {
+        Self {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+impl From<crate::mapping::MappingError> for ProvisioningError {
+    fn from(error: crate::mapping::MappingError) -> Self {
+        ScimError::from(error).into()
+    }
+}
+
+impl From<StoreError> for ProvisioningError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(_) => Self {
+                error: ScimError::plain(503, "the bridge's store is unavailable; retry later"),
+                retry_after: Some(DEFAULT_RETRY_AFTER),
+            },
+            StoreError::Conflict(detail) => ScimError::uniqueness(detail).into(),
+            StoreError::NotFound(id) => ScimError::not_found(format!("no resource {id}")).into(),
+            StoreError::VersionMismatch => ScimError::precondition_failed(
+                "the resource changed while this request ran; read it again and retry",
+            )
+            .into(),
+            other => ScimError::internal(other.to_string()).into(),
+        }
+    }
+}
+
+impl From<C4cError> for ProvisioningError {
+    fn from(error: C4cError) -> Self {
+        let detail = format!("C4C: {error}");
+        match &error {
+            C4cError::Throttled { retry_after } | C4cError::Unavailable { retry_after, .. } => {
+                Self {
+                    error: ScimError::plain(503, detail),
+                    retry_after: Some(retry_after.unwrap_or(DEFAULT_RETRY_AFTER)),
+                }
+            }
+            _ => match error.kind() {
+                ErrorKind::Timeout | ErrorKind::Transport | ErrorKind::Server => Self {
+                    error: ScimError::plain(503, detail),
+                    retry_after: Some(DEFAULT_RETRY_AFTER),
+                },
+                ErrorKind::Validation => match &error {
+                    C4cError::Validation { status: 409, .. } => {
+                        ScimError::uniqueness(detail).into()
+                    }
+                    _ => ScimError::invalid_value(detail).into(),
+                },
+                ErrorKind::NotFound => ScimError::not_found(detail).into(),
+                ErrorKind::PreconditionFailed => ScimError::precondition_failed(detail).into(),
+                // Credentials, CSRF, configuration: the operator must act; the client cannot.
+                _ => ScimError::plain(502, detail).into(),
+            },
+        }
+    }
+}

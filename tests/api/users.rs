@@ -1,0 +1,400 @@
+//! /Users end to end against the C4C simulator: Entra ID's create, update, disable, re-enable,
+//! delete and re-create, with the simulator's employee state and upstream call count checked
+//! after each step.
+
+use c4c_scim_bridge::auth::create_token;
+use c4c_scim_bridge::sim::SimHandle;
+use c4c_scim_bridge::store::{LogQuery, ResourceType};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, TestApp, TestDb, c4c_config_for, start_sim};
+use crate::on_both_backends;
+
+struct Bridge {
+    app: TestApp,
+    token: String,
+}
+
+impl Bridge {
+    async fn start(backend: Backend, sim: &SimHandle) -> Option<Self> {
+        let db = TestDb::new(backend).await?;
+        let c4c = c4c_config_for(sim);
+        let app = TestApp::spawn_with(db, move |config| config.c4c = Some(c4c)).await;
+        let issued = create_token(&app.store, "entra", None).await.unwrap();
+        let token = issued.token.expose_secret().to_owned();
+        Some(Self { app, token })
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut request = self
+            .app
+            .client
+            .request(method, self.app.url(&format!("/scim/v2{path}")))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/scim+json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, headers, body)
+    }
+}
+
+fn entra_user() -> Value {
+    json!({
+        "schemas": [
+            "urn:ietf:params:scim:schemas:core:2.0:User",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+        ],
+        "externalId": "alice",
+        "userName": "alice@contoso.com",
+        "active": true,
+        "displayName": "Alice Example",
+        "emails": [{"primary": true, "type": "work", "value": "alice@contoso.com"}],
+        "name": {"formatted": "Alice Example", "familyName": "Example", "givenName": "Alice"},
+        "title": "Sales Rep",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+            "employeeNumber": "100234",
+            "department": "Sales"
+        },
+        "meta": {"resourceType": "User"},
+        "roles": []
+    })
+}
+
+fn patch(operations: Value) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": operations
+    })
+}
+
+fn locked(sim: &SimHandle, object_id: &str) -> Value {
+    sim.employee(object_id).unwrap()["UserLockedIndicator"].clone()
+}
+
+/// Upstream calls since the last reset, then a fresh reset.
+fn calls(sim: &SimHandle) -> u64 {
+    let total = sim.counters().total;
+    sim.reset_counters();
+    total
+}
+
+on_both_backends!(entra_lifecycle, |backend: Backend| async move {
+    let sim = start_sim(5).await;
+    let Some(bridge) = Bridge::start(backend, &sim).await else {
+        return;
+    };
+    let employees_before = sim.employees().len();
+    sim.reset_counters();
+
+    // Entra's create cycle: the match probe is answered from the mapping table...
+    let (status, _, found) = bridge
+        .send(
+            reqwest::Method::GET,
+            "/Users?filter=userName+eq+%22alice%40contoso.com%22",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["totalResults"], 0);
+    assert_eq!(found["Resources"], json!([]));
+    assert_eq!(calls(&sim), 0, "the filter probe costs no OData call");
+
+    // ...then the POST: one lookup by business key and one create.
+    let (status, headers, created) = bridge
+        .send(reqwest::Method::POST, "/Users", Some(entra_user()))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    // The client reads $metadata once per process (to type filter literals) and caches it.
+    let counters = sim.counters();
+    assert_eq!(
+        (
+            counters.metadata,
+            counters.reads,
+            counters.posts,
+            counters.total
+        ),
+        (1, 1, 1, 3),
+        "first create: $metadata + lookup + create"
+    );
+    sim.reset_counters();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["userName"], "alice@contoso.com");
+    assert_eq!(created["meta"]["resourceType"], "User");
+    assert_eq!(
+        headers["etag"].to_str().unwrap(),
+        created["meta"]["version"]
+    );
+    assert!(
+        headers["location"]
+            .to_str()
+            .unwrap()
+            .ends_with(&format!("/scim/v2/Users/{id}")),
+        "{:?}",
+        headers["location"]
+    );
+    assert_eq!(sim.employees().len(), employees_before + 1);
+    let row = bridge
+        .app
+        .store
+        .get_resource(ResourceType::User, id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let object_id = row.object_id.clone().unwrap();
+    let employee = sim.employee(&object_id).unwrap();
+    assert_eq!(employee["UserID"], "alice@contoso.com");
+    assert_eq!(employee["FirstName"], "Alice");
+    assert_eq!(employee["LastName"], "Example");
+    assert_eq!(employee["Email"], "alice@contoso.com");
+    assert_eq!(
+        employee["EmployeeID"],
+        row.employee_id.clone().unwrap().as_str()
+    );
+
+    // The probe now finds the user, still without an OData call; so do externalId and id.
+    for filter in [
+        "userName+eq+%22ALICE%40contoso.com%22".to_owned(),
+        "externalId+eq+%22alice%22".to_owned(),
+        format!("id+eq+%22{id}%22"),
+    ] {
+        let (status, _, found) = bridge
+            .send(
+                reqwest::Method::GET,
+                &format!("/Users?filter={filter}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{found}");
+        assert_eq!(found["totalResults"], 1, "{filter}");
+        assert_eq!(found["Resources"][0]["id"], id.as_str());
+    }
+    assert_eq!(calls(&sim), 0);
+
+    // A second POST of the same userName is a uniqueness conflict, decided locally.
+    let (status, _, conflict) = bridge
+        .send(reqwest::Method::POST, "/Users", Some(entra_user()))
+        .await;
+    assert_eq!(status, 409, "{conflict}");
+    assert_eq!(conflict["scimType"], "uniqueness");
+    assert_eq!(calls(&sim), 0);
+
+    // A filter C4C would have to answer is refused clearly, not answered wrongly.
+    let (status, _, refused) = bridge
+        .send(
+            reqwest::Method::GET,
+            "/Users?filter=name.familyName+eq+%22Example%22",
+            None,
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["scimType"], "invalidFilter");
+
+    // Read: one OData GET, merged with what only the bridge keeps.
+    let (status, _, read) = bridge
+        .send(reqwest::Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["name"]["givenName"], "Alice");
+    assert_eq!(read["title"], "Sales Rep");
+    assert_eq!(read["active"], true);
+    assert_eq!(calls(&sim), 1);
+
+    // Entra-style update: capitalised op, one OData PATCH.
+    let (status, _, updated) = bridge
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(patch(json!([
+                {"op": "Replace", "path": "name.givenName", "value": "Alicia"}
+            ]))),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["name"]["givenName"], "Alicia");
+    assert_eq!(calls(&sim), 1);
+    assert_eq!(sim.employee(&object_id).unwrap()["FirstName"], "Alicia");
+
+    // Disable, without the aadOptscim062020 flag: "False" as a string.
+    let (status, _, disabled) = bridge
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(patch(
+                json!([{"op": "Replace", "path": "active", "value": "False"}]),
+            )),
+        )
+        .await;
+    assert_eq!(status, 200, "{disabled}");
+    assert_eq!(disabled["active"], false);
+    assert_eq!(calls(&sim), 1);
+    assert_eq!(locked(&sim, &object_id), true);
+
+    // A disabled user is still returned.
+    let (status, _, read) = bridge
+        .send(reqwest::Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(read["active"], false);
+    sim.reset_counters();
+
+    // Re-enable, with If-Match on the current version.
+    let (_, headers, _) = bridge
+        .send(reqwest::Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    let version = headers["etag"].to_str().unwrap().to_owned();
+    sim.reset_counters();
+    let stale = bridge
+        .app
+        .client
+        .patch(bridge.app.url(&format!("/scim/v2/Users/{id}")))
+        .bearer_auth(&bridge.token)
+        .header("if-match", "W/\"1\"")
+        .header("content-type", "application/scim+json")
+        .body(patch(json!([{"op": "replace", "path": "active", "value": true}])).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412);
+    assert_eq!(calls(&sim), 0, "a stale If-Match costs no OData call");
+    let enabled = bridge
+        .app
+        .client
+        .patch(bridge.app.url(&format!("/scim/v2/Users/{id}")))
+        .bearer_auth(&bridge.token)
+        .header("if-match", version)
+        .header("content-type", "application/scim+json")
+        .body(patch(json!([{"op": "replace", "path": "active", "value": true}])).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enabled.status(), 200);
+    assert_eq!(calls(&sim), 1);
+    assert_eq!(locked(&sim, &object_id), false);
+
+    // Delete: a lock, never an OData DELETE; then 404 without asking C4C.
+    let (status, _, _) = bridge
+        .send(reqwest::Method::DELETE, &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let counters = sim.counters();
+    assert_eq!((counters.total, counters.deletes), (1, 0));
+    sim.reset_counters();
+    assert_eq!(locked(&sim, &object_id), true);
+    let (status, _, gone) = bridge
+        .send(reqwest::Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(status, 404, "{gone}");
+    assert_eq!(gone["status"], "404");
+    let (_, _, found) = bridge
+        .send(
+            reqwest::Method::GET,
+            "/Users?filter=userName+eq+%22alice%40contoso.com%22",
+            None,
+        )
+        .await;
+    assert_eq!(found["totalResults"], 0);
+    assert_eq!(calls(&sim), 0);
+
+    // Re-create: the same employee comes back (unlocked), under the same SCIM id.
+    let (status, _, again) = bridge
+        .send(reqwest::Method::POST, "/Users", Some(entra_user()))
+        .await;
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["id"], id.as_str());
+    assert_eq!(again["name"]["givenName"], "Alice");
+    assert_eq!(calls(&sim), 1, "one PATCH reactivates");
+    assert_eq!(sim.employees().len(), employees_before + 1);
+    assert_eq!(locked(&sim, &object_id), false);
+    assert_eq!(sim.employee(&object_id).unwrap()["FirstName"], "Alice");
+
+    // Steady state: another user's create cycle (probe + POST) costs two calls.
+    let mut bob = entra_user();
+    bob["userName"] = json!("bob@contoso.com");
+    bob["externalId"] = json!("bob");
+    bob["emails"][0]["value"] = json!("bob@contoso.com");
+    bob["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["employeeNumber"] =
+        json!("100235");
+    let (status, _, found) = bridge
+        .send(
+            reqwest::Method::GET,
+            "/Users?filter=userName+eq+%22bob%40contoso.com%22",
+            None,
+        )
+        .await;
+    assert_eq!((status, found["totalResults"].clone()), (200, json!(0)));
+    let (status, _, created_bob) = bridge
+        .send(reqwest::Method::POST, "/Users", Some(bob))
+        .await;
+    assert_eq!(status, 201, "{created_bob}");
+    assert_ne!(created_bob["id"], id.as_str());
+    assert_eq!(calls(&sim), 2, "create cycle: lookup + create");
+    assert_eq!(sim.employees().len(), employees_before + 2);
+
+    // Every request left one mapping-log entry, with the C4C keys and no token.
+    let log = bridge
+        .app
+        .store
+        .query_log(&LogQuery {
+            resource_id: Some(id.clone()),
+            limit: 100,
+            ..LogQuery::default()
+        })
+        .await
+        .unwrap();
+    let methods: Vec<&str> = log.iter().map(|r| r.entry.method.as_str()).collect();
+    assert!(
+        methods.contains(&"DELETE") && methods.contains(&"PATCH"),
+        "{methods:?}"
+    );
+    let create = log
+        .iter()
+        .rev()
+        .find(|r| r.entry.method == "POST" && r.entry.status == 201)
+        .unwrap();
+    assert_eq!(create.entry.object_id.as_deref(), Some(object_id.as_str()));
+    assert_eq!(create.entry.client.as_deref(), Some("entra"));
+    assert_eq!(create.entry.detail["action"], "create");
+    assert!(create.entry.detail["trace"].is_array() || create.entry.detail["trace"].is_object());
+    assert_eq!(create.entry.detail["odata"].as_array().unwrap().len(), 2);
+    for record in &log {
+        assert!(!record.entry.detail.to_string().contains(&bridge.token));
+    }
+});
+
+on_both_backends!(
+    users_without_c4c_are_unavailable,
+    |backend: Backend| async move {
+        let Some(app) = TestApp::spawn(backend).await else {
+            return;
+        };
+        let issued = create_token(&app.store, "t", None).await.unwrap();
+        let response = app
+            .client
+            .get(app.url("/scim/v2/Users"))
+            .bearer_auth(issued.token.expose_secret())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"));
+        let body: Value = response.json().await.unwrap();
+        assert!(body["detail"].as_str().unwrap().contains("[c4c]"), "{body}");
+    }
+);
