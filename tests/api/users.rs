@@ -398,3 +398,170 @@ on_both_backends!(
         assert!(body["detail"].as_str().unwrap().contains("[c4c]"), "{body}");
     }
 );
+
+on_both_backends!(
+    link_replace_and_c4c_failures,
+    |backend: Backend| async move {
+        let sim = start_sim(3).await;
+        let Some(bridge) = Bridge::start(backend, &sim).await else {
+            return;
+        };
+        // An employee C4C already has (created by an administrator): POST links it.
+        let planted = sim
+            .plant_employee(json!({
+                "FirstName": "Carol", "LastName": "Old", "UserID": "carol@contoso.com"
+            }))
+            .unwrap();
+        let employees_before = sim.employees().len();
+        let mut carol = entra_user();
+        carol["userName"] = json!("carol@contoso.com");
+        carol["externalId"] = json!("carol");
+        carol["name"] = json!({"givenName": "Carol", "familyName": "Example"});
+        carol["emails"][0]["value"] = json!("carol@contoso.com");
+        carol["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] =
+            json!({"department": "Sales"});
+        sim.reset_counters();
+        let (status, _, linked) = bridge
+            .send(reqwest::Method::POST, "/Users", Some(carol.clone()))
+            .await;
+        assert_eq!(status, 201, "{linked}");
+        let counters = sim.counters();
+        assert_eq!(
+            (
+                counters.metadata,
+                counters.reads,
+                counters.posts,
+                counters.total
+            ),
+            (1, 1, 0, 3),
+            "$metadata (once per process) + lookup + one PATCH: {counters:?}"
+        );
+        sim.reset_counters();
+        assert_eq!(
+            sim.employees().len(),
+            employees_before,
+            "no second employee"
+        );
+        assert_eq!(sim.employee(&planted).unwrap()["LastName"], "Example");
+        let id = linked["id"].as_str().unwrap().to_owned();
+        let row = bridge
+            .app
+            .store
+            .get_resource(ResourceType::User, id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.object_id.as_deref(), Some(planted.as_str()));
+
+        // PUT with only bridge-kept changes (title) costs no OData call; a mapped change costs one.
+        carol["title"] = json!("Head of Sales");
+        let (status, _, replaced) = bridge
+            .send(
+                reqwest::Method::PUT,
+                &format!("/Users/{id}"),
+                Some(carol.clone()),
+            )
+            .await;
+        assert_eq!(status, 200, "{replaced}");
+        assert_eq!(replaced["title"], "Head of Sales");
+        assert_eq!(calls(&sim), 0);
+        carol["name"]["familyName"] = json!("Newer");
+        let (status, _, replaced) = bridge
+            .send(
+                reqwest::Method::PUT,
+                &format!("/Users/{id}"),
+                Some(carol.clone()),
+            )
+            .await;
+        assert_eq!(status, 200, "{replaced}");
+        assert_eq!(calls(&sim), 1);
+        assert_eq!(sim.employee(&planted).unwrap()["LastName"], "Newer");
+
+        // C4C unavailable during a PATCH: 503 with Retry-After, and our row stays as it was.
+        let before = bridge
+            .app
+            .store
+            .get_resource(ResourceType::User, id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        sim.faults().fail_next(
+            1,
+            c4c_scim_bridge::sim::Fault::Status503,
+            c4c_scim_bridge::sim::FaultScope::Writes,
+        );
+        let (status, headers, failed) = bridge
+            .send(
+                reqwest::Method::PATCH,
+                &format!("/Users/{id}"),
+                Some(patch(
+                    json!([{"op": "Replace", "path": "name.familyName", "value": "Lost"}]),
+                )),
+            )
+            .await;
+        assert_eq!(status, 503, "{failed}");
+        assert!(headers.contains_key("retry-after"));
+        let after = bridge
+            .app
+            .store
+            .get_resource(ResourceType::User, id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(after, before, "a failed C4C write leaves our row as it was");
+        assert_eq!(sim.employee(&planted).unwrap()["LastName"], "Newer");
+
+        // C4C unavailable during a create: 503, no row, no employee; the retry creates one.
+        let mut dave = entra_user();
+        dave["userName"] = json!("dave@contoso.com");
+        dave["emails"][0]["value"] = json!("dave@contoso.com");
+        dave["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = json!({});
+        sim.faults().fail_next(
+            1,
+            c4c_scim_bridge::sim::Fault::Status503,
+            c4c_scim_bridge::sim::FaultScope::Writes,
+        );
+        let (status, headers, failed) = bridge
+            .send(reqwest::Method::POST, "/Users", Some(dave.clone()))
+            .await;
+        assert_eq!(status, 503, "{failed}");
+        assert!(headers.contains_key("retry-after"));
+        assert!(
+            bridge
+                .app
+                .store
+                .find_live_by_name(ResourceType::User, "dave@contoso.com")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(sim.employees().len(), employees_before);
+        let (status, _, created) = bridge
+            .send(reqwest::Method::POST, "/Users", Some(dave))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(sim.employees().len(), employees_before + 1);
+
+        // The failures are in the mapping log with their OData outcome.
+        let failures = bridge
+            .app
+            .store
+            .query_log(&LogQuery {
+                outcome: Some("failed".to_owned()),
+                limit: 10,
+                ..LogQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(failures.len(), 2);
+        for failure in &failures {
+            assert_eq!(failure.entry.status, 503);
+            let odata = failure.entry.detail["odata"].as_array().unwrap();
+            assert_eq!(
+                odata.last().unwrap()["error_kind"],
+                "unavailable",
+                "{odata:?}"
+            );
+        }
+    }
+);
