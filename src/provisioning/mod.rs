@@ -82,3 +82,77 @@ impl From<C4cError> for ProvisioningError {
         }
     }
 }
+
+/// One async mutex per key (a folded userName, a resource id), created on demand and dropped
+/// when nobody holds or waits for it. Serialises the writes of one replica; written here
+/// because tokio offers no keyed lock and the map is a few lines.
+#[derive(Debug, Default)]
+pub(crate) struct KeyedLocks {
+    locks:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl KeyedLocks {
+    pub(crate) async fn lock(&self, key: String) -> KeyGuard<'_> {
+        let mutex = {
+            let mut locks = self
+                .locks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            locks.entry(key.clone()).or_default().clone()
+        };
+        let guard = mutex.clone().lock_owned().await;
+        KeyGuard {
+            owner: self,
+            key,
+            mutex,
+            guard: Some(guard),
+        }
+    }
+}
+
+pub(crate) struct KeyGuard<'a> {
+    owner: &'a KeyedLocks,
+    key: String,
+    mutex: std::sync::Arc<tokio::sync::Mutex<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for KeyGuard<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut locks = self
+            .owner
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Two references left (the map's and ours): nobody else holds or waits; forget the key.
+        if std::sync::Arc::strong_count(&self.mutex) == 2 {
+            locks.remove(&self.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn keyed_locks_serialise_one_key_and_forget_it_afterwards() {
+        let locks = std::sync::Arc::new(KeyedLocks::default());
+        let held = locks.lock("a".into()).await;
+        // Another key is free while "a" is held.
+        drop(locks.lock("b".into()).await);
+        let waiter = {
+            let locks = locks.clone();
+            tokio::spawn(async move {
+                let _guard = locks.lock("a".into()).await;
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(held);
+        waiter.await.unwrap();
+        assert!(locks.locks.lock().unwrap().is_empty());
+    }
+}

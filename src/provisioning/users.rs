@@ -9,7 +9,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::ProvisioningError;
+use super::{KeyedLocks, ProvisioningError};
 use crate::c4c::{C4cClient, C4cError, Employee};
 use crate::mapping::pushdown::{QueryPlan, plan};
 use crate::mapping::{MapKind, Mapper, NoReferences, Trace};
@@ -107,11 +107,19 @@ pub struct UserService {
     store: Store,
     c4c: C4cClient,
     mapper: Arc<Mapper>,
+    /// Serialises, within this replica, creates of one userName and writes to one resource.
+    /// Not yet across replicas (that needs a Postgres advisory lock).
+    locks: KeyedLocks,
 }
 
 impl UserService {
     pub fn new(store: Store, c4c: C4cClient, mapper: Arc<Mapper>) -> Self {
-        Self { store, c4c, mapper }
+        Self {
+            store,
+            c4c,
+            mapper,
+            locks: KeyedLocks::default(),
+        }
     }
 
     pub async fn create(&self, ctx: &RequestContext, body: &Value) -> UserResult {
@@ -189,6 +197,7 @@ impl UserService {
         if_match: Option<&str>,
         journal: &mut Journal,
     ) -> UserResult {
+        let _writing = self.locks.lock(format!("id:{id}")).await;
         let row = self.live_row(id, journal).await?;
         check_version(&row, if_match)?;
         let new = validate_for_replace(&USER_RESOURCE, body, &with_id(&row))?;
@@ -203,6 +212,7 @@ impl UserService {
         if_match: Option<&str>,
         journal: &mut Journal,
     ) -> UserResult {
+        let _writing = self.locks.lock(format!("id:{id}")).await;
         let row = self.live_row(id, journal).await?;
         check_version(&row, if_match)?;
         let request = PatchRequest::from_json(body)?;
@@ -217,6 +227,7 @@ impl UserService {
         if_match: Option<&str>,
         journal: &mut Journal,
     ) -> UserResult {
+        let _writing = self.locks.lock(format!("id:{id}")).await;
         let mut row = self.live_row(id, journal).await?;
         check_version(&row, if_match)?;
         journal.action = Some("deactivate");
@@ -368,6 +379,11 @@ impl UserService {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
+        // Concurrent POSTs of one userName: the first creates, the others then see its row (409).
+        let _creating = self
+            .locks
+            .lock(format!("userName:{}", user_name.to_lowercase()))
+            .await;
         if let Some(existing) = self
             .store
             .find_live_by_name(ResourceType::User, &user_name)

@@ -565,3 +565,45 @@ on_both_backends!(
         }
     }
 );
+
+on_both_backends!(
+    concurrent_posts_create_one_employee,
+    |backend: Backend| async move {
+        let sim = start_sim(2).await;
+        let Some(bridge) = Bridge::start(backend, &sim).await else {
+            return;
+        };
+        let employees_before = sim.employees().len();
+        let bridge = std::sync::Arc::new(bridge);
+        let tasks: Vec<_> = (0..50)
+            .map(|_| {
+                let bridge = bridge.clone();
+                tokio::spawn(async move {
+                    bridge
+                        .send(reqwest::Method::POST, "/Users", Some(entra_user()))
+                        .await
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for task in tasks {
+            let (status, _, body) = task.await.unwrap();
+            if status == 409 {
+                assert_eq!(body["scimType"], "uniqueness");
+            }
+            statuses.push(status);
+        }
+        assert_eq!(
+            statuses.iter().filter(|&&s| s == 201).count(),
+            1,
+            "{statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|&&s| s == 409).count(),
+            49,
+            "{statuses:?}"
+        );
+        assert_eq!(sim.employees().len(), employees_before + 1);
+        assert_eq!(sim.counters().posts, 1);
+    }
+);
