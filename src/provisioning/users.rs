@@ -9,7 +9,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{KeyedLocks, ProvisioningError};
+use super::{KeyGuard, KeyedLocks, ProvisioningError, ReplicaLock};
 use crate::c4c::{C4cClient, C4cError, Employee};
 use crate::mapping::pushdown::{QueryPlan, plan};
 use crate::mapping::{MapKind, Mapper, NoReferences, Trace};
@@ -197,7 +197,20 @@ impl UserService {
         if_match: Option<&str>,
         journal: &mut Journal,
     ) -> UserResult {
-        let _writing = self.locks.lock(format!("id:{id}")).await;
+        let (_local, shared) = self.exclusive(format!("User:{id}")).await?;
+        let result = self.replace_locked(ctx, id, body, if_match, journal).await;
+        shared.release().await;
+        result
+    }
+
+    async fn replace_locked(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        journal: &mut Journal,
+    ) -> UserResult {
         let row = self.live_row(id, journal).await?;
         check_version(&row, if_match)?;
         let new = validate_for_replace(&USER_RESOURCE, body, &with_id(&row))?;
@@ -212,7 +225,20 @@ impl UserService {
         if_match: Option<&str>,
         journal: &mut Journal,
     ) -> UserResult {
-        let _writing = self.locks.lock(format!("id:{id}")).await;
+        let (_local, shared) = self.exclusive(format!("User:{id}")).await?;
+        let result = self.patch_locked(ctx, id, body, if_match, journal).await;
+        shared.release().await;
+        result
+    }
+
+    async fn patch_locked(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        journal: &mut Journal,
+    ) -> UserResult {
         let row = self.live_row(id, journal).await?;
         check_version(&row, if_match)?;
         let request = PatchRequest::from_json(body)?;
@@ -227,7 +253,18 @@ impl UserService {
         if_match: Option<&str>,
         journal: &mut Journal,
     ) -> UserResult {
-        let _writing = self.locks.lock(format!("id:{id}")).await;
+        let (_local, shared) = self.exclusive(format!("User:{id}")).await?;
+        let result = self.delete_locked(id, if_match, journal).await;
+        shared.release().await;
+        result
+    }
+
+    async fn delete_locked(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        journal: &mut Journal,
+    ) -> UserResult {
         let mut row = self.live_row(id, journal).await?;
         check_version(&row, if_match)?;
         journal.action = Some("deactivate");
@@ -379,11 +416,23 @@ impl UserService {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        // Concurrent POSTs of one userName: the first creates, the others then see its row (409).
-        let _creating = self
-            .locks
-            .lock(format!("userName:{}", user_name.to_lowercase()))
-            .await;
+        // Concurrent POSTs of one userName, on this replica or another sharing the store: the
+        // first creates, the others then see its row (409).
+        let (_local, shared) = self
+            .exclusive(format!("userName:{}", user_name.to_lowercase()))
+            .await?;
+        let result = self.create_locked(ctx, user, user_name, journal).await;
+        shared.release().await;
+        result
+    }
+
+    async fn create_locked(
+        &self,
+        ctx: &RequestContext,
+        user: Value,
+        user_name: String,
+        journal: &mut Journal,
+    ) -> UserResult {
         if let Some(existing) = self
             .store
             .find_live_by_name(ResourceType::User, &user_name)
@@ -520,6 +569,17 @@ impl UserService {
         let row = self.store.update_resource(&row).await?;
         journal.link(&row);
         Ok(respond(201, &row, &ctx.base_url))
+    }
+
+    /// Both locks for `key`: this replica's first (so a replica queues its own requests in
+    /// memory, holding no connection), then the store-wide one.
+    async fn exclusive(
+        &self,
+        key: String,
+    ) -> Result<(KeyGuard<'_>, ReplicaLock), ProvisioningError> {
+        let local = self.locks.lock(key.clone()).await;
+        let shared = ReplicaLock::acquire(&self.store, &key).await?;
+        Ok((local, shared))
     }
 
     async fn get_inner(&self, ctx: &RequestContext, id: &str, journal: &mut Journal) -> UserResult {

@@ -19,11 +19,15 @@ struct Bridge {
 impl Bridge {
     async fn start(backend: Backend, sim: &SimHandle) -> Option<Self> {
         let db = TestDb::new(backend).await?;
+        Some(Self::start_on(db, sim).await)
+    }
+
+    async fn start_on(db: TestDb, sim: &SimHandle) -> Self {
         let c4c = c4c_config_for(sim);
         let app = TestApp::spawn_with(db, move |config| config.c4c = Some(c4c)).await;
         let issued = create_token(&app.store, "entra", None).await.unwrap();
         let token = issued.token.expose_secret().to_owned();
-        Some(Self { app, token })
+        Self { app, token }
     }
 
     async fn send(
@@ -607,3 +611,83 @@ on_both_backends!(
         assert_eq!(sim.counters().posts, 1);
     }
 );
+
+/// Two bridge replicas on one PostgreSQL database: 50 concurrent POSTs of one userName, split
+/// between them, create exactly one employee.
+#[tokio::test]
+async fn two_replicas_on_one_postgres_create_one_employee() {
+    let sim = start_sim(2).await;
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let url = db.url.clone();
+    let first = Bridge::start_on(db, &sim).await;
+    let mut config = replica_config(&url);
+    config.c4c = Some(c4c_config_for(&sim));
+    let store = c4c_scim_bridge::store::Store::connect(&url, 5)
+        .await
+        .unwrap();
+    let second = c4c_scim_bridge::app::Application::build(config, store)
+        .await
+        .unwrap();
+    let second_addr = second.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        second
+            .run_until(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    let employees_before = sim.employees().len();
+    let first = std::sync::Arc::new(first);
+    let tasks: Vec<_> = (0..50)
+        .map(|n| {
+            let first = first.clone();
+            tokio::spawn(async move {
+                let base = if n % 2 == 0 {
+                    first.app.url("/scim/v2")
+                } else {
+                    format!("http://{second_addr}/scim/v2")
+                };
+                let response = first
+                    .app
+                    .client
+                    .post(format!("{base}/Users"))
+                    .bearer_auth(&first.token)
+                    .header("content-type", "application/scim+json")
+                    .body(entra_user().to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                response.status().as_u16()
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 409).count(),
+        49,
+        "{statuses:?}"
+    );
+    assert_eq!(sim.employees().len(), employees_before + 1);
+    assert_eq!(sim.counters().posts, 1);
+    let _ = stop.send(());
+    server.await.unwrap();
+}
+
+fn replica_config(url: &str) -> c4c_scim_bridge::config::Config {
+    let mut config = c4c_scim_bridge::config::Config::default();
+    config.server.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    config.store.url = Some(secrecy::SecretString::from(url.to_owned()));
+    config
+}
