@@ -691,3 +691,127 @@ fn replica_config(url: &str) -> c4c_scim_bridge::config::Config {
     config.store.url = Some(secrecy::SecretString::from(url.to_owned()));
     config
 }
+
+fn okta_user() -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "test.user@okta.local",
+        "name": {"givenName": "Test", "familyName": "User"},
+        "emails": [{"primary": true, "value": "test.user@okta.local", "type": "work"}],
+        "displayName": "Test User",
+        "locale": "en-US",
+        "externalId": "00ujl29u0le5T6Aj10h7",
+        "groups": [],
+        "password": "1mz050nq",
+        "active": true
+    })
+}
+
+on_both_backends!(okta_lifecycle, |backend: Backend| async move {
+    let sim = start_sim(2).await;
+    let Some(bridge) = Bridge::start(backend, &sim).await else {
+        return;
+    };
+    let employees_before = sim.employees().len();
+    sim.reset_counters();
+
+    // Connection test and the existence probe (%20-encoded), from the mapping table.
+    let (status, _, page) = bridge
+        .send(reqwest::Method::GET, "/Users?startIndex=1&count=2", None)
+        .await;
+    assert_eq!((status, page["totalResults"].clone()), (200, json!(0)));
+    let probe = "/Users?filter=userName%20eq%20%22test.user%40okta.local%22&startIndex=1&count=100";
+    let (status, _, found) = bridge.send(reqwest::Method::GET, probe, None).await;
+    assert_eq!((status, found["totalResults"].clone()), (200, json!(0)));
+    assert_eq!(calls(&sim), 0);
+
+    // Create: the full object comes back; the password is never kept.
+    let (status, _, created) = bridge
+        .send(reqwest::Method::POST, "/Users", Some(okta_user()))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert!(created.get("password").is_none());
+    assert_eq!(created["locale"], "en-US");
+    assert_eq!(sim.counters().posts, 1);
+    sim.reset_counters();
+    assert_eq!(sim.employees().len(), employees_before + 1);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let object_id = bridge
+        .app
+        .store
+        .get_resource(ResourceType::User, id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .object_id
+        .unwrap();
+    assert_eq!(sim.employee(&object_id).unwrap()["LanguageCode"], "EN");
+    let row = bridge
+        .app
+        .store
+        .get_resource(ResourceType::User, id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!row.scim_json.to_string().contains("1mz050nq"));
+
+    // Profile update the AIW way: GET, then PUT of the whole object (id, meta, groups, password).
+    let (status, _, mut current) = bridge
+        .send(reqwest::Method::GET, &format!("/Users/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    current["name"]["familyName"] = json!("Renamed");
+    current["groups"] = json!([]);
+    current["password"] = json!("another");
+    let (status, _, replaced) = bridge
+        .send(
+            reqwest::Method::PUT,
+            &format!("/Users/{id}"),
+            Some(current.clone()),
+        )
+        .await;
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(calls(&sim), 2, "GET + one PATCH");
+    assert_eq!(sim.employee(&object_id).unwrap()["LastName"], "Renamed");
+
+    // Deactivate: path-less replace with an object value.
+    let (status, _, deactivated) = bridge
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(patch(
+                json!([{"op": "replace", "value": {"active": false}}]),
+            )),
+        )
+        .await;
+    assert_eq!(status, 200, "{deactivated}");
+    assert_eq!(deactivated["active"], false);
+    assert_eq!(calls(&sim), 1);
+    assert_eq!(locked(&sim, &object_id), true);
+
+    // Reactivate by PUT with active true.
+    current["active"] = json!(true);
+    let (status, _, reactivated) = bridge
+        .send(reqwest::Method::PUT, &format!("/Users/{id}"), Some(current))
+        .await;
+    assert_eq!(status, 200, "{reactivated}");
+    assert_eq!(calls(&sim), 1);
+    assert_eq!(locked(&sim, &object_id), false);
+
+    // The upper-cased probe and an import page find the user, with no OData call.
+    let (_, _, found) = bridge
+        .send(
+            reqwest::Method::GET,
+            "/Users?filter=userName%20eq%20%22TEST.USER%40OKTA.LOCAL%22",
+            None,
+        )
+        .await;
+    assert_eq!(found["totalResults"], 1);
+    let (_, _, page) = bridge
+        .send(reqwest::Method::GET, "/Users?startIndex=1&count=100", None)
+        .await;
+    assert_eq!(page["totalResults"], 1);
+    assert_eq!(page["Resources"][0]["id"], id.as_str());
+    assert_eq!(calls(&sim), 0);
+    assert_eq!(sim.employees().len(), employees_before + 1);
+});
