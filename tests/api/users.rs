@@ -815,3 +815,39 @@ on_both_backends!(okta_lifecycle, |backend: Backend| async move {
     assert_eq!(calls(&sim), 0);
     assert_eq!(sim.employees().len(), employees_before + 1);
 });
+
+on_both_backends!(
+    create_after_commit_then_drop,
+    |backend: Backend| async move {
+        let sim = start_sim(2).await;
+        let Some(bridge) = Bridge::start(backend, &sim).await else {
+            return;
+        };
+        let employees_before = sim.employees().len();
+        // C4C commits the create, then the connection drops: the bridge looks the employee up by
+        // its business key instead of posting a second one.
+        sim.faults().fail_next(
+            1,
+            c4c_scim_bridge::sim::Fault::CommitThenDrop,
+            c4c_scim_bridge::sim::FaultScope::Writes,
+        );
+        let (status, _, created) = bridge
+            .send(reqwest::Method::POST, "/Users", Some(entra_user()))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(sim.employees().len(), employees_before + 1);
+        assert_eq!(sim.counters().posts, 1);
+        let row = bridge
+            .app
+            .store
+            .get_resource(
+                ResourceType::User,
+                created["id"].as_str().unwrap().parse().unwrap(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let employee = sim.employee(row.object_id.as_deref().unwrap()).unwrap();
+        assert_eq!(employee["UserID"], "alice@contoso.com");
+    }
+);
