@@ -81,6 +81,19 @@ impl Application {
         if let Some(c4c) = &self.state.config.c4c {
             let client = C4cClient::with_observer(c4c.clone(), Arc::new(C4cMetrics))
                 .map_err(|error| AppError::Config(ConfigError::Invalid(error.to_string())))?;
+            let mapping = self.state.config.resolved_mapping()?;
+            let mapper = crate::mapping::Mapper::new(mapping, None).map_err(|problems| {
+                let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                AppError::Config(ConfigError::Invalid(format!(
+                    "mapping rules: {}",
+                    problems.join("; ")
+                )))
+            })?;
+            self.state.users = Some(Arc::new(crate::provisioning::users::UserService::new(
+                self.state.store.clone(),
+                client.clone(),
+                Arc::new(mapper),
+            )));
             self.state.c4c = Some(client);
         }
         Ok(self)

@@ -40,12 +40,12 @@ pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
 pub fn capabilities() -> Capabilities {
     Capabilities {
         documentation_uri: None,
-        patch: false,
+        patch: true,
         bulk: None,
-        filter_max_results: None,
+        filter_max_results: Some(crate::provisioning::users::MAX_PAGE_SIZE),
         change_password: false,
         sort: false,
-        etag: false,
+        etag: true,
         auth_schemes: vec![AuthScheme::bearer_token(true)],
     }
 }

@@ -8,6 +8,7 @@ pub mod extract;
 mod health;
 mod observability;
 mod scim;
+mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub store: Store,
     /// The tenant's client; `None` when no `[c4c]` section is configured.
     pub c4c: Option<C4cClient>,
+    /// The /Users use cases; `None` when no `[c4c]` section is configured (/Users answers 503).
+    pub users: Option<Arc<crate::provisioning::users::UserService>>,
     pub auth_failures: Arc<auth::FailureLimiter>,
     pub c4c_health: Arc<health::C4cHealth>,
 }
@@ -49,6 +52,7 @@ impl AppState {
             config: Arc::new(config),
             store,
             c4c,
+            users: None,
             auth_failures,
             c4c_health: Arc::new(health::C4cHealth::default()),
         }

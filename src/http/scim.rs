@@ -13,6 +13,7 @@ use super::error::scim_error;
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(super::discovery::router())
+        .merge(super::users::router())
         .fallback(no_such_endpoint)
         .layer(from_fn_with_state(state, require_scim_token))
 }

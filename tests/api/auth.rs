@@ -39,9 +39,9 @@ on_both_backends!(
             "urn:ietf:params:scim:api:messages:2.0:Error"
         );
 
-        // Authenticated: past the gate (no /Users yet in this build of the router: SCIM 404).
+        // Authenticated: past the gate (no [c4c] configured here, so /Users answers 503).
         let ok = get_status(&app, Some(&token)).await;
-        assert_eq!(ok.status(), 404);
+        assert_eq!(ok.status(), 503);
         let row = app.store.get_token(&issued.row.id).await.unwrap().unwrap();
         assert!(row.last_used_at.is_some());
         assert_ne!(row.secret_hash, token, "only a hash is stored");
@@ -68,7 +68,7 @@ on_both_backends!(
             get_status(&app, Some(second.token.expose_secret()))
                 .await
                 .status(),
-            404
+            503
         );
 
         let expired = create_token(&app.store, "short", Some(Duration::ZERO))

@@ -31,9 +31,13 @@ async fn discovery_documents() {
         config["authenticationSchemes"][0]["type"],
         "oauthbearertoken"
     );
-    // Honest flags: nothing is advertised before its endpoint exists.
-    assert_eq!(config["patch"]["supported"], false);
+    // Honest flags: what /Users implements is on, nothing else (bulk, sort) is advertised.
+    assert_eq!(config["patch"]["supported"], true);
+    assert_eq!(config["etag"]["supported"], true);
+    assert_eq!(config["filter"]["supported"], true);
+    assert_eq!(config["filter"]["maxResults"], 1000);
     assert_eq!(config["bulk"]["supported"], false);
+    assert_eq!(config["sort"]["supported"], false);
 
     let (status, schemas) = get(&app, token, "/Schemas").await;
     assert_eq!(status, 200);

@@ -10,3 +10,4 @@ mod mapping_cli;
 mod metrics;
 mod server;
 mod store;
+mod users;

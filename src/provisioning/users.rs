@@ -1,0 +1,784 @@
+//! SCIM Users onto C4C employees: create (link, reactivate), read, replace, patch, delete,
+//! list. C4C is written first and our row only after C4C accepted, so a failed C4C write
+//! leaves the row as it was. Every request appends one mapping-log entry.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{TimeZone, Utc};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::{KeyGuard, KeyedLocks, ProvisioningError, ReplicaLock};
+use crate::c4c::{C4cClient, C4cError, Employee};
+use crate::mapping::pushdown::{QueryPlan, plan};
+use crate::mapping::{MapKind, Mapper, NoReferences, Trace};
+use crate::scim::error::ScimError;
+use crate::scim::etag;
+use crate::scim::filter::{CompValue, CompareOp, Filter};
+use crate::scim::list::{ListQuery, ListResponse};
+use crate::scim::patch::PatchRequest;
+use crate::scim::resource::{validate_for_create, validate_for_replace, validate_stored};
+use crate::scim::schema::USER_RESOURCE;
+use crate::store::{LogEntry, NewResource, ResourceRow, ResourceType, Store, now_millis};
+
+/// Page size when the client asks for none, and the most one page may hold.
+pub const DEFAULT_PAGE_SIZE: usize = 100;
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// Who asks and where: what the mapping log records about a request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    pub request_id: String,
+    pub client: Option<String>,
+    pub method: String,
+    pub path: String,
+    /// The absolute SCIM base URL, for `meta.location`.
+    pub base_url: String,
+}
+
+/// A successful answer: status, the resource (absent for 204) and its version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserResponse {
+    pub status: u16,
+    pub resource: Option<Value>,
+    pub version: Option<String>,
+}
+
+pub type UserResult = Result<UserResponse, ProvisioningError>;
+
+/// What one request did, gathered while it runs and written to the mapping log at the end.
+struct Journal {
+    at: i64,
+    started: Instant,
+    resource_id: Option<String>,
+    employee_id: Option<String>,
+    object_id: Option<String>,
+    action: Option<&'static str>,
+    trace: Option<Trace>,
+    odata: Vec<Value>,
+}
+
+impl Journal {
+    fn start() -> Self {
+        Self {
+            at: now_millis(),
+            started: Instant::now(),
+            resource_id: None,
+            employee_id: None,
+            object_id: None,
+            action: None,
+            trace: None,
+            odata: Vec::new(),
+        }
+    }
+
+    fn link(&mut self, row: &ResourceRow) {
+        self.resource_id = Some(row.id.to_string());
+        self.employee_id.clone_from(&row.employee_id);
+        self.object_id.clone_from(&row.object_id);
+    }
+
+    /// Runs one C4C call and records its name, duration and outcome (never bodies or secrets).
+    async fn call<T>(
+        &mut self,
+        name: &str,
+        call: impl std::future::Future<Output = Result<T, C4cError>>,
+    ) -> Result<T, C4cError> {
+        let started = Instant::now();
+        let result = call.await;
+        let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.odata.push(match &result {
+            Ok(_) => json!({"call": name, "ok": true, "duration_ms": duration_ms}),
+            Err(error) => json!({
+                "call": name,
+                "ok": false,
+                "duration_ms": duration_ms,
+                "error_kind": error.kind().as_str(),
+                "error": error.to_string(),
+            }),
+        });
+        result
+    }
+}
+
+/// The user use cases. Cheap to share behind an `Arc`.
+pub struct UserService {
+    store: Store,
+    c4c: C4cClient,
+    mapper: Arc<Mapper>,
+    /// Serialises, within this replica, creates of one userName and writes to one resource.
+    /// Not yet across replicas (that needs a Postgres advisory lock).
+    locks: KeyedLocks,
+}
+
+impl UserService {
+    pub fn new(store: Store, c4c: C4cClient, mapper: Arc<Mapper>) -> Self {
+        Self {
+            store,
+            c4c,
+            mapper,
+            locks: KeyedLocks::default(),
+        }
+    }
+
+    pub async fn create(&self, ctx: &RequestContext, body: &Value) -> UserResult {
+        let mut journal = Journal::start();
+        let result = self.create_inner(ctx, body, &mut journal).await;
+        self.finish(ctx, journal, &result).await;
+        result
+    }
+
+    pub async fn get(&self, ctx: &RequestContext, id: &str) -> UserResult {
+        let mut journal = Journal::start();
+        let result = self.get_inner(ctx, id, &mut journal).await;
+        self.finish(ctx, journal, &result).await;
+        result
+    }
+
+    pub async fn replace(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> UserResult {
+        let mut journal = Journal::start();
+        let result = self
+            .replace_inner(ctx, id, body, if_match, &mut journal)
+            .await;
+        self.finish(ctx, journal, &result).await;
+        result
+    }
+
+    pub async fn patch(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> UserResult {
+        let mut journal = Journal::start();
+        let result = self
+            .patch_inner(ctx, id, body, if_match, &mut journal)
+            .await;
+        self.finish(ctx, journal, &result).await;
+        result
+    }
+
+    /// Deprovisions (lock and/or end validity, never an OData DELETE) and keeps the row as a
+    /// tombstone, so a later POST of the same userName reactivates the same employee.
+    pub async fn delete(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> UserResult {
+        let mut journal = Journal::start();
+        let result = self.delete_inner(id, if_match, &mut journal).await;
+        self.finish(ctx, journal, &result).await;
+        result
+    }
+
+    /// GET /Users. Only filters the mapping table answers (`id`, `externalId`, `userName`) are
+    /// served yet; filters that need OData push-down are refused with invalidFilter.
+    pub async fn list(&self, ctx: &RequestContext, query: &ListQuery) -> UserResult {
+        let journal = Journal::start();
+        let result = self.list_inner(ctx, query).await;
+        self.finish(ctx, journal, &result).await;
+        result
+    }
+
+    async fn replace_inner(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        journal: &mut Journal,
+    ) -> UserResult {
+        let (_local, shared) = self.exclusive(format!("User:{id}")).await?;
+        let result = self.replace_locked(ctx, id, body, if_match, journal).await;
+        shared.release().await;
+        result
+    }
+
+    async fn replace_locked(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        journal: &mut Journal,
+    ) -> UserResult {
+        let row = self.live_row(id, journal).await?;
+        check_version(&row, if_match)?;
+        let new = validate_for_replace(&USER_RESOURCE, body, &with_id(&row))?;
+        self.write_change(ctx, row, new, journal).await
+    }
+
+    async fn patch_inner(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        journal: &mut Journal,
+    ) -> UserResult {
+        let (_local, shared) = self.exclusive(format!("User:{id}")).await?;
+        let result = self.patch_locked(ctx, id, body, if_match, journal).await;
+        shared.release().await;
+        result
+    }
+
+    async fn patch_locked(
+        &self,
+        ctx: &RequestContext,
+        id: &str,
+        body: &Value,
+        if_match: Option<&str>,
+        journal: &mut Journal,
+    ) -> UserResult {
+        let row = self.live_row(id, journal).await?;
+        check_version(&row, if_match)?;
+        let request = PatchRequest::from_json(body)?;
+        let patched = request.apply(&with_id(&row), &USER_RESOURCE)?;
+        let new = validate_stored(&USER_RESOURCE, &patched)?;
+        self.write_change(ctx, row, new, journal).await
+    }
+
+    async fn delete_inner(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        journal: &mut Journal,
+    ) -> UserResult {
+        let (_local, shared) = self.exclusive(format!("User:{id}")).await?;
+        let result = self.delete_locked(id, if_match, journal).await;
+        shared.release().await;
+        result
+    }
+
+    async fn delete_locked(
+        &self,
+        id: &str,
+        if_match: Option<&str>,
+        journal: &mut Journal,
+    ) -> UserResult {
+        let mut row = self.live_row(id, journal).await?;
+        check_version(&row, if_match)?;
+        journal.action = Some("deactivate");
+        let object_id = linked_object_id(&row)?;
+        let fields = self.mapper.deactivate_fields();
+        journal
+            .call(
+                "update_employee",
+                self.c4c.update_employee(&object_id, &fields, None),
+            )
+            .await?;
+        row.tombstone = true;
+        row.active = false;
+        if let Some(resource) = row.scim_json.as_object_mut() {
+            resource.insert("active".into(), Value::Bool(false));
+        }
+        let row = self.store.update_resource(&row).await?;
+        journal.link(&row);
+        Ok(UserResponse {
+            status: 204,
+            resource: None,
+            version: None,
+        })
+    }
+
+    async fn list_inner(&self, ctx: &RequestContext, query: &ListQuery) -> UserResult {
+        let body = match &query.filter {
+            None => self.list_all(ctx, query).await?,
+            Some(filter) => match plan(filter, &self.mapper)? {
+                QueryPlan::Store { lookup, .. } => {
+                    let candidates = self.store_candidates(&lookup).await?;
+                    let resources = candidates
+                        .iter()
+                        .map(|row| with_meta(row, &ctx.base_url))
+                        .collect();
+                    // The whole filter (lookup and residual) is evaluated on the candidates.
+                    query
+                        .apply(&USER_RESOURCE, resources, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?
+                        .to_json()
+                }
+                // Not yet: running the plan's OData queries and evaluating the residual on
+                // the employees read back.
+                QueryPlan::OData { .. } => {
+                    return Err(ScimError::invalid_filter(
+                        "this bridge answers filters on id, externalId and userName only; \
+                         filters on other attributes (pushed down to C4C) are not supported yet",
+                    )
+                    .into());
+                }
+            },
+        };
+        Ok(UserResponse {
+            status: 200,
+            resource: Some(body),
+            version: None,
+        })
+    }
+
+    async fn list_all(
+        &self,
+        ctx: &RequestContext,
+        query: &ListQuery,
+    ) -> Result<Value, ProvisioningError> {
+        let count = query.effective_count(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+        let offset = i64::try_from(query.start_index.saturating_sub(1)).unwrap_or(i64::MAX);
+        let limit = i64::try_from(count).unwrap_or(i64::MAX);
+        let (rows, total) = self
+            .store
+            .list_live_resources(ResourceType::User, offset, limit)
+            .await?;
+        let resources: Vec<Value> = rows
+            .iter()
+            .map(|row| {
+                crate::scim::resource::project(
+                    &USER_RESOURCE,
+                    &with_meta(row, &ctx.base_url),
+                    &query.attributes,
+                    &query.excluded_attributes,
+                )
+            })
+            .collect();
+        let total = usize::try_from(total).unwrap_or(0);
+        Ok(ListResponse::new(total, query.start_index, resources).to_json())
+    }
+
+    /// Live rows that may match a store-answerable filter: one indexed lookup for `attr eq
+    /// "value"` (Entra's and Okta's probes), else every live user (the filter is evaluated on
+    /// them afterwards).
+    async fn store_candidates(
+        &self,
+        lookup: &Filter,
+    ) -> Result<Vec<ResourceRow>, ProvisioningError> {
+        if let Filter::Compare(path, CompareOp::Eq, CompValue::Str(value)) = lookup
+            && path.uri.is_none()
+            && path.sub_attr.is_none()
+        {
+            let found = match path.name.to_ascii_lowercase().as_str() {
+                "username" => {
+                    self.store
+                        .find_live_by_name(ResourceType::User, value)
+                        .await?
+                }
+                "externalid" => {
+                    self.store
+                        .find_live_by_external_id(ResourceType::User, value)
+                        .await?
+                }
+                "id" => match Uuid::parse_str(value) {
+                    Ok(id) => self
+                        .store
+                        .get_resource(ResourceType::User, id)
+                        .await?
+                        .filter(|row| !row.tombstone),
+                    Err(_) => None,
+                },
+                _ => return self.all_live().await,
+            };
+            return Ok(found.into_iter().collect());
+        }
+        self.all_live().await
+    }
+
+    async fn all_live(&self) -> Result<Vec<ResourceRow>, ProvisioningError> {
+        const PAGE: i64 = 1000;
+        let mut rows = Vec::new();
+        loop {
+            let offset = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+            let (page, total) = self
+                .store
+                .list_live_resources(ResourceType::User, offset, PAGE)
+                .await?;
+            let done = page.is_empty();
+            rows.extend(page);
+            if done || i64::try_from(rows.len()).unwrap_or(i64::MAX) >= total {
+                return Ok(rows);
+            }
+        }
+    }
+
+    async fn create_inner(
+        &self,
+        ctx: &RequestContext,
+        body: &Value,
+        journal: &mut Journal,
+    ) -> UserResult {
+        let user = validate_for_create(&USER_RESOURCE, body)?;
+        let user_name = user
+            .get("userName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        // Concurrent POSTs of one userName, on this replica or another sharing the store: the
+        // first creates, the others then see its row (409).
+        let (_local, shared) = self
+            .exclusive(format!("userName:{}", user_name.to_lowercase()))
+            .await?;
+        let result = self.create_locked(ctx, user, user_name, journal).await;
+        shared.release().await;
+        result
+    }
+
+    async fn create_locked(
+        &self,
+        ctx: &RequestContext,
+        user: Value,
+        user_name: String,
+        journal: &mut Journal,
+    ) -> UserResult {
+        if let Some(existing) = self
+            .store
+            .find_live_by_name(ResourceType::User, &user_name)
+            .await?
+        {
+            journal.link(&existing);
+            return Err(ScimError::uniqueness(format!(
+                "userName {user_name:?} is already taken by user {}",
+                existing.id
+            ))
+            .into());
+        }
+        if let Some(tombstone) = self
+            .store
+            .find_tombstone_by_name(ResourceType::User, &user_name)
+            .await?
+        {
+            return self.reactivate(ctx, tombstone, user, journal).await;
+        }
+
+        let mapped = self.mapper.to_c4c(&user, MapKind::Create, &NoReferences)?;
+        journal.trace = Some(mapped.trace.clone());
+        let key = self.mapper.business_key(&mapped);
+        let existing = match &key {
+            Some(key) => {
+                journal
+                    .call("lookup_by_key", self.c4c.lookup_by_key(key))
+                    .await?
+            }
+            None => None,
+        };
+        let employee = match existing {
+            Some(employee) => {
+                if let Some(linked) = self
+                    .store
+                    .find_by_object_id(ResourceType::User, &employee.object_id)
+                    .await?
+                    && !linked.tombstone
+                {
+                    return Err(ScimError::uniqueness(format!(
+                        "C4C employee {} is already linked to user {}",
+                        employee.object_id, linked.id
+                    ))
+                    .into());
+                }
+                journal.action = Some("link");
+                // EmployeeID cannot change in C4C; the rest brings the employee up to date.
+                let mut fields = mapped.fields.clone();
+                fields.0.remove("EmployeeID");
+                if !fields.is_empty() {
+                    journal
+                        .call(
+                            "update_employee",
+                            self.c4c.update_employee(&employee.object_id, &fields, None),
+                        )
+                        .await?;
+                }
+                employee
+            }
+            None => {
+                journal.action = Some("create");
+                match &key {
+                    Some(key) => {
+                        journal
+                            .call(
+                                "create_employee_once",
+                                self.c4c.create_employee_once(&mapped.fields, key),
+                            )
+                            .await?
+                    }
+                    None => {
+                        journal
+                            .call("create_employee", self.c4c.create_employee(&mapped.fields))
+                            .await?
+                    }
+                }
+            }
+        };
+        let id = Uuid::new_v4();
+        let mut resource = user;
+        set_id(&mut resource, id);
+        let row = self
+            .store
+            .insert_resource(&NewResource {
+                id,
+                resource_type: ResourceType::User,
+                object_id: Some(employee.object_id.clone()),
+                employee_id: employee.employee_id.clone(),
+                external_id: external_id(&resource),
+                user_name,
+                active: is_active(&resource),
+                scim_json: resource,
+            })
+            .await?;
+        journal.link(&row);
+        Ok(respond(201, &row, &ctx.base_url))
+    }
+
+    /// A POST for a userName we deleted earlier: the same employee comes back (lock lifted,
+    /// validity restored) with the new representation, under the same SCIM id.
+    async fn reactivate(
+        &self,
+        ctx: &RequestContext,
+        mut row: ResourceRow,
+        user: Value,
+        journal: &mut Journal,
+    ) -> UserResult {
+        journal.link(&row);
+        journal.action = Some("reactivate");
+        let object_id = linked_object_id(&row)?;
+        let mut resource = user;
+        set_id(&mut resource, row.id);
+        let mut mapped = self
+            .mapper
+            .diff_for_update(&row.scim_json, &resource, &NoReferences)?;
+        if is_active(&resource) {
+            for (name, value) in self.mapper.reactivate_fields().0 {
+                mapped.fields.insert(&name, value);
+            }
+        }
+        journal.trace = Some(mapped.trace.clone());
+        if !mapped.fields.is_empty() {
+            journal
+                .call(
+                    "update_employee",
+                    self.c4c.update_employee(&object_id, &mapped.fields, None),
+                )
+                .await?;
+        }
+        row.tombstone = false;
+        row.active = is_active(&resource);
+        row.external_id = external_id(&resource);
+        row.scim_json = resource;
+        let row = self.store.update_resource(&row).await?;
+        journal.link(&row);
+        Ok(respond(201, &row, &ctx.base_url))
+    }
+
+    /// Both locks for `key`: this replica's first (so a replica queues its own requests in
+    /// memory, holding no connection), then the store-wide one.
+    async fn exclusive(
+        &self,
+        key: String,
+    ) -> Result<(KeyGuard<'_>, ReplicaLock), ProvisioningError> {
+        let local = self.locks.lock(key.clone()).await;
+        let shared = ReplicaLock::acquire(&self.store, &key).await?;
+        Ok((local, shared))
+    }
+
+    async fn get_inner(&self, ctx: &RequestContext, id: &str, journal: &mut Journal) -> UserResult {
+        let row = self.live_row(id, journal).await?;
+        let object_id = linked_object_id(&row)?;
+        let employee: Employee = journal
+            .call("get_employee", self.c4c.get_employee(&object_id))
+            .await?;
+        let merged = self
+            .mapper
+            .to_scim_merged(&employee, &with_id(&row), &NoReferences);
+        let mut merged_row = row;
+        merged_row.scim_json = merged;
+        Ok(respond(200, &merged_row, &ctx.base_url))
+    }
+
+    /// PUT and PATCH after validation: one C4C PATCH with what changed, then our row.
+    async fn write_change(
+        &self,
+        ctx: &RequestContext,
+        mut row: ResourceRow,
+        new: Value,
+        journal: &mut Journal,
+    ) -> UserResult {
+        let user_name = new
+            .get("userName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if !user_name.eq_ignore_ascii_case(&row.user_name)
+            && let Some(other) = self
+                .store
+                .find_live_by_name(ResourceType::User, &user_name)
+                .await?
+            && other.id != row.id
+        {
+            return Err(ScimError::uniqueness(format!(
+                "userName {user_name:?} is already taken by user {}",
+                other.id
+            ))
+            .into());
+        }
+        let mapped = self
+            .mapper
+            .diff_for_update(&row.scim_json, &new, &NoReferences)?;
+        journal.trace = Some(mapped.trace.clone());
+        let was_active = row.active;
+        let now_active = is_active(&new);
+        journal.action = Some(match (was_active, now_active) {
+            (true, false) => "deactivate",
+            (false, true) => "reactivate",
+            _ => "update",
+        });
+        if !mapped.fields.is_empty() {
+            let object_id = linked_object_id(&row)?;
+            journal
+                .call(
+                    "update_employee",
+                    self.c4c.update_employee(&object_id, &mapped.fields, None),
+                )
+                .await?;
+        }
+        row.user_name = user_name;
+        row.active = now_active;
+        row.external_id = external_id(&new);
+        row.scim_json = new;
+        let row = self.store.update_resource(&row).await?;
+        journal.link(&row);
+        Ok(respond(200, &row, &ctx.base_url))
+    }
+
+    /// The live row with this id; unknown ids and tombstones are both 404.
+    async fn live_row(
+        &self,
+        id: &str,
+        journal: &mut Journal,
+    ) -> Result<ResourceRow, ProvisioningError> {
+        let not_found = || ScimError::not_found(format!("no user {id}"));
+        let uuid = Uuid::parse_str(id).map_err(|_| not_found())?;
+        let row = self
+            .store
+            .get_resource(ResourceType::User, uuid)
+            .await?
+            .ok_or_else(not_found)?;
+        journal.link(&row);
+        if row.tombstone {
+            return Err(not_found().into());
+        }
+        Ok(row)
+    }
+
+    /// Appends the request's mapping-log entry. A log that cannot be written does not fail
+    /// the request (C4C has already changed); it is reported in the service log.
+    async fn finish(&self, ctx: &RequestContext, journal: Journal, result: &UserResult) {
+        let (status, outcome, error) = match result {
+            Ok(response) => (response.status, "ok", None),
+            Err(failure) => (
+                failure.error.status,
+                if failure.error.status >= 500 {
+                    "failed"
+                } else {
+                    "refused"
+                },
+                Some(failure.error.detail.clone()),
+            ),
+        };
+        let entry = LogEntry {
+            request_id: ctx.request_id.clone(),
+            at: journal.at,
+            client: ctx.client.clone(),
+            method: ctx.method.clone(),
+            path: ctx.path.clone(),
+            resource_type: Some(ResourceType::User.as_str().to_owned()),
+            resource_id: journal.resource_id,
+            employee_id: journal.employee_id,
+            object_id: journal.object_id,
+            status: i64::from(status),
+            outcome: outcome.to_owned(),
+            duration_ms: i64::try_from(journal.started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            detail: json!({
+                "action": journal.action,
+                "trace": journal.trace,
+                "odata": journal.odata,
+                "error": error,
+            }),
+        };
+        if let Err(error) = self.store.append_log(&entry).await {
+            tracing::error!(%error, "cannot append to the mapping log");
+        }
+    }
+}
+
+fn check_version(row: &ResourceRow, if_match: Option<&str>) -> Result<(), ScimError> {
+    etag::check_if_match(if_match, &version_of(row))
+}
+
+/// The SCIM version of a row: it grows with every change we make.
+pub fn version_of(row: &ResourceRow) -> String {
+    etag::weak(&row.version.to_string())
+}
+
+fn linked_object_id(row: &ResourceRow) -> Result<String, ScimError> {
+    row.object_id.clone().ok_or_else(|| {
+        ScimError::internal(format!("user {} is not linked to a C4C employee", row.id))
+    })
+}
+
+fn set_id(resource: &mut Value, id: Uuid) {
+    if let Some(object) = resource.as_object_mut() {
+        object.insert("id".into(), Value::String(id.to_string()));
+    }
+}
+
+fn with_id(row: &ResourceRow) -> Value {
+    let mut resource = row.scim_json.clone();
+    set_id(&mut resource, row.id);
+    resource
+}
+
+fn is_active(resource: &Value) -> bool {
+    resource.get("active").and_then(Value::as_bool) != Some(false)
+}
+
+fn external_id(resource: &Value) -> Option<String> {
+    resource
+        .get("externalId")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn rfc3339(millis: i64) -> Value {
+    Utc.timestamp_millis_opt(millis)
+        .single()
+        .map(|time| Value::String(time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+        .unwrap_or(Value::Null)
+}
+
+/// The representation with `id` and `meta` (created, lastModified, version, location).
+fn with_meta(row: &ResourceRow, base_url: &str) -> Value {
+    let mut resource = with_id(row);
+    if let Some(object) = resource.as_object_mut() {
+        let mut meta = Map::new();
+        meta.insert("resourceType".into(), json!("User"));
+        meta.insert("created".into(), rfc3339(row.created_at));
+        meta.insert("lastModified".into(), rfc3339(row.updated_at));
+        meta.insert("version".into(), Value::String(version_of(row)));
+        meta.insert(
+            "location".into(),
+            Value::String(format!("{base_url}/Users/{}", row.id)),
+        );
+        object.insert("meta".into(), Value::Object(meta));
+    }
+    resource
+}
+
+fn respond(status: u16, row: &ResourceRow, base_url: &str) -> UserResponse {
+    UserResponse {
+        status,
+        resource: Some(with_meta(row, base_url)),
+        version: Some(version_of(row)),
+    }
+}
