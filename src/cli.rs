@@ -312,6 +312,9 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
                 "  curl -H 'Authorization: Bearer {token}' http://{addr}{base_path}/ServiceProviderConfig"
             );
             println!(
+                "  curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/scim+json' \\\n    -d '{{\"schemas\":[\"urn:ietf:params:scim:schemas:core:2.0:User\"],\"userName\":\"ada@example.com\",\"name\":{{\"givenName\":\"Ada\",\"familyName\":\"Lovelace\"}},\"emails\":[{{\"type\":\"work\",\"value\":\"ada@example.com\",\"primary\":true}}]}}' \\\n    http://{addr}{base_path}/Users"
+            );
+            println!(
                 "  curl -u {}:'{}' '{}/EmployeeCollection?$top=3&$format=json'",
                 crate::sim::DEFAULT_USER,
                 crate::sim::DEFAULT_PASSWORD,
