@@ -1,9 +1,9 @@
 //! `/Users`: thin handlers over `provisioning::users::UserService`.
 
-use axum::Extension;
 use axum::Router;
-use axum::extract::{OriginalUri, Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::extract::{FromRequestParts, OriginalUri, Path, RawQuery};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -13,7 +13,7 @@ use super::error::{ApiError, scim_json};
 use super::extract::ScimJson;
 use crate::auth::ClientIdentity;
 use crate::provisioning::ProvisioningError;
-use crate::provisioning::users::{RequestContext, UserResult};
+use crate::provisioning::users::{RequestContext, UserResult, UserService};
 use crate::scim::error::ScimError;
 use crate::scim::list::ListQuery;
 
@@ -35,32 +35,6 @@ fn not_configured() -> Response {
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("300"));
     response
-}
-
-fn context(
-    state: &AppState,
-    headers: &HeaderMap,
-    method: &Method,
-    uri: &OriginalUri,
-    identity: Option<&ClientIdentity>,
-) -> RequestContext {
-    RequestContext {
-        request_id: headers
-            .get(super::REQUEST_ID_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("-")
-            .to_owned(),
-        client: identity.map(|identity| identity.name.clone()),
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-        base_url: base_url(state, headers),
-    }
-}
-
-fn if_match(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::IF_MATCH)
-        .and_then(|value| value.to_str().ok())
 }
 
 fn render(result: UserResult) -> Response {
@@ -102,99 +76,80 @@ fn render(result: UserResult) -> Response {
     }
 }
 
-async fn list(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    method: Method,
-    uri: OriginalUri,
-    identity: Option<Extension<ClientIdentity>>,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let Some(service) = state.users.clone() else {
-        return not_configured();
-    };
-    let ctx = context(&state, &headers, &method, &uri, identity.as_deref());
+/// What every /Users handler needs: the service (503 without a tenant), the request context
+/// for the mapping log, and the If-Match header.
+struct UsersCall {
+    service: std::sync::Arc<UserService>,
+    ctx: RequestContext,
+    if_match: Option<String>,
+}
+
+impl FromRequestParts<AppState> for UsersCall {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Some(service) = state.users.clone() else {
+            return Err(not_configured());
+        };
+        let identity = parts.extensions.get::<ClientIdentity>();
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map(|uri| uri.path().to_owned())
+            .unwrap_or_else(|| parts.uri.path().to_owned());
+        let ctx = RequestContext {
+            request_id: parts
+                .headers
+                .get(super::REQUEST_ID_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or("-")
+                .to_owned(),
+            client: identity.map(|identity| identity.name.clone()),
+            method: parts.method.to_string(),
+            path,
+            base_url: base_url(state, &parts.headers),
+        };
+        let if_match = parts
+            .headers
+            .get(header::IF_MATCH)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        Ok(Self {
+            service,
+            ctx,
+            if_match,
+        })
+    }
+}
+
+async fn list(call: UsersCall, RawQuery(raw): RawQuery) -> Response {
     // form_urlencoded decodes `+` and `%20` alike, as Entra and Okta encode spaces both ways.
     let pairs = url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes());
     match ListQuery::from_query_pairs(pairs) {
-        Ok(query) => render(service.list(&ctx, &query).await),
+        Ok(query) => render(call.service.list(&call.ctx, &query).await),
         Err(error) => ApiError(error).into_response(),
     }
 }
 
-async fn create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    method: Method,
-    uri: OriginalUri,
-    identity: Option<Extension<ClientIdentity>>,
-    ScimJson(body): ScimJson,
-) -> Response {
-    let Some(service) = state.users.clone() else {
-        return not_configured();
-    };
-    let ctx = context(&state, &headers, &method, &uri, identity.as_deref());
-    render(service.create(&ctx, &body).await)
+async fn create(call: UsersCall, ScimJson(body): ScimJson) -> Response {
+    render(call.service.create(&call.ctx, &body).await)
 }
 
-async fn read(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    method: Method,
-    uri: OriginalUri,
-    identity: Option<Extension<ClientIdentity>>,
-    Path(id): Path<String>,
-) -> Response {
-    let Some(service) = state.users.clone() else {
-        return not_configured();
-    };
-    let ctx = context(&state, &headers, &method, &uri, identity.as_deref());
-    render(service.get(&ctx, &id).await)
+async fn read(call: UsersCall, Path(id): Path<String>) -> Response {
+    render(call.service.get(&call.ctx, &id).await)
 }
 
-async fn replace(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    method: Method,
-    uri: OriginalUri,
-    identity: Option<Extension<ClientIdentity>>,
-    Path(id): Path<String>,
-    ScimJson(body): ScimJson,
-) -> Response {
-    let Some(service) = state.users.clone() else {
-        return not_configured();
-    };
-    let ctx = context(&state, &headers, &method, &uri, identity.as_deref());
-    render(service.replace(&ctx, &id, &body, if_match(&headers)).await)
+async fn replace(call: UsersCall, Path(id): Path<String>, ScimJson(body): ScimJson) -> Response {
+    let if_match = call.if_match.as_deref();
+    render(call.service.replace(&call.ctx, &id, &body, if_match).await)
 }
 
-async fn patch(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    method: Method,
-    uri: OriginalUri,
-    identity: Option<Extension<ClientIdentity>>,
-    Path(id): Path<String>,
-    ScimJson(body): ScimJson,
-) -> Response {
-    let Some(service) = state.users.clone() else {
-        return not_configured();
-    };
-    let ctx = context(&state, &headers, &method, &uri, identity.as_deref());
-    render(service.patch(&ctx, &id, &body, if_match(&headers)).await)
+async fn patch(call: UsersCall, Path(id): Path<String>, ScimJson(body): ScimJson) -> Response {
+    let if_match = call.if_match.as_deref();
+    render(call.service.patch(&call.ctx, &id, &body, if_match).await)
 }
 
-async fn delete(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    method: Method,
-    uri: OriginalUri,
-    identity: Option<Extension<ClientIdentity>>,
-    Path(id): Path<String>,
-) -> Response {
-    let Some(service) = state.users.clone() else {
-        return not_configured();
-    };
-    let ctx = context(&state, &headers, &method, &uri, identity.as_deref());
-    render(service.delete(&ctx, &id, if_match(&headers)).await)
+async fn delete(call: UsersCall, Path(id): Path<String>) -> Response {
+    let if_match = call.if_match.as_deref();
+    render(call.service.delete(&call.ctx, &id, if_match).await)
 }
