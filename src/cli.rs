@@ -90,6 +90,12 @@ pub enum Command {
         after_help = "Example:\n  c4c-scim-bridge sim --listen 127.0.0.1:8088 --employees 200 --latency-ms 150"
     )]
     Sim(crate::sim::SimArgs),
+    /// Print the reference of every configuration key (markdown), generated from the code.
+    #[command(
+        name = "config-reference",
+        after_help = "Example:\n  c4c-scim-bridge config-reference > docs/configuration.md"
+    )]
+    ConfigReference,
     /// Print the version.
     #[command(after_help = "Example:\n  c4c-scim-bridge version")]
     Version,
@@ -157,6 +163,10 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
     match cli.command {
         Command::Version => {
             println!("c4c-scim-bridge {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::ConfigReference => {
+            print!("{}", crate::config_reference::markdown());
             Ok(())
         }
         Command::Health { url } => probe_health(&url).await,

@@ -34,7 +34,7 @@ pub enum ConfigError {
     },
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// One readable line per event, for terminals.
@@ -44,7 +44,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address the SCIM API listens on.
@@ -75,9 +75,10 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
+    /// Log line format: `human` for terminals or `json` for collectors.
     pub format: LogFormat,
     /// A tracing filter directive, e.g. `info` or `c4c_scim_bridge=debug,info`.
     pub level: String,
@@ -92,14 +93,17 @@ impl Default for LogConfig {
     }
 }
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// `sqlite://PATH` (created on first use) or `postgres://user:pw@host/db`. A URL may carry a
     /// password, so it is kept as a secret and can come from `url_file`.
     #[serde(serialize_with = "serialize_optional_secret")]
+    #[schemars(with = "Option<String>")]
     pub url: Option<SecretString>,
+    /// File holding the store URL (a mounted secret), instead of `url`.
     pub url_file: Option<PathBuf>,
+    /// Largest number of pooled database connections.
     pub max_connections: u32,
     /// Apply pending migrations when `serve` or `demo` starts.
     pub migrate_on_start: bool,
@@ -138,11 +142,12 @@ impl StoreConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     /// Failed authentications one address may make within the window before it gets 429.
     pub failure_limit: u32,
+    /// Length of the failure-counting window, in seconds.
     pub failure_window_secs: u64,
 }
 
@@ -155,7 +160,7 @@ impl Default for AuthConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod c4c;
 pub mod cli;
 pub mod config;
+pub mod config_reference;
 pub mod http;
 pub mod mapping;
 pub mod metrics;

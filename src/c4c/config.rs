@@ -12,7 +12,8 @@ use url::Url;
 
 use super::error::C4cError;
 
-/// The `[c4c]` section. Example (TOML):
+/// The C4C tenant the bridge provisions into; absent, the bridge serves SCIM but answers
+/// provisioning requests with 503. Example (TOML):
 ///
 /// ```toml
 /// [c4c]
@@ -23,21 +24,24 @@ use super::error::C4cError;
 /// user = "_TECHUSER"
 /// password_file = "/run/secrets/c4c_password"
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct C4cConfig {
     /// Service root, e.g. `https://myNNNNNN.crm.ondemand.com/sap/c4c/odata/v1/c4codataapi/`.
     #[serde(deserialize_with = "de_url")]
+    #[schemars(with = "String")]
     pub base_url: Url,
     pub auth: AuthConfig,
     /// PEM file of extra CA certificates to trust (besides the built-in web roots).
     #[serde(default)]
     pub ca_cert_file: Option<PathBuf>,
+    /// Time limits of calls to the tenant.
     #[serde(default)]
     pub timeouts: TimeoutConfig,
     /// Upper bound of concurrent HTTP calls to the tenant (C4C publishes no rate limits).
     #[serde(default = "default_max_in_flight")]
     pub max_in_flight: usize,
+    /// Retries of failed idempotent calls.
     #[serde(default)]
     pub retry: RetryConfig,
     #[serde(default)]
@@ -60,39 +64,56 @@ fn default_max_in_flight() -> usize {
 }
 
 /// Authentication, tagged by `mode`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthConfig {
     /// Communication-arrangement technical user with a password.
     Basic {
+        /// The communication arrangement's technical user (for `basic`).
         user: String,
+        /// Its password (secret; prefer `password_file`).
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         password: Option<SecretString>,
+        /// File holding the password.
         #[serde(default)]
         password_file: Option<PathBuf>,
     },
     /// X.509 client certificate: PEM cert + key, or a PKCS#12 file with its password.
     X509 {
+        /// PEM client certificate (with `key_file`).
         #[serde(default)]
         cert_file: Option<PathBuf>,
+        /// PEM private key of the client certificate (secret file).
         #[serde(default)]
         key_file: Option<PathBuf>,
+        /// PKCS#12 file with certificate and key, as downloaded from the communication system.
         #[serde(default)]
         p12_file: Option<PathBuf>,
+        /// Password of the PKCS#12 file (secret; prefer `p12_password_file`).
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         p12_password: Option<SecretString>,
+        /// File holding the PKCS#12 password.
         #[serde(default)]
         p12_password_file: Option<PathBuf>,
     },
     /// OAuth 2.0 client credentials grant.
     OauthClientCredentials {
+        /// The tenant's OAuth token endpoint, e.g. `https://myNNNNNN.crm.ondemand.com/sap/bc/sec/oauth2/token`.
         #[serde(deserialize_with = "de_url")]
+        #[schemars(with = "String")]
         token_url: Url,
+        /// OAuth client id registered in the tenant.
         client_id: String,
+        /// OAuth client secret (secret; prefer `client_secret_file`).
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         client_secret: Option<SecretString>,
+        /// File holding the OAuth client secret.
         #[serde(default)]
         client_secret_file: Option<PathBuf>,
+        /// OAuth scope to request, if the tenant needs one.
         #[serde(default)]
         scope: Option<String>,
     },
@@ -100,11 +121,17 @@ pub enum AuthConfig {
     /// `user` with `signing_key_file`/`signing_cert_file`, or sends the operator's
     /// `assertion`/`assertion_file` (base64 or raw XML).
     SamlBearer {
+        /// The tenant's OAuth token endpoint, e.g. `https://myNNNNNN.crm.ondemand.com/sap/bc/sec/oauth2/token`.
         #[serde(deserialize_with = "de_url")]
+        #[schemars(with = "String")]
         token_url: Url,
+        /// OAuth client id registered in the tenant.
         client_id: String,
+        /// OAuth client secret (secret; prefer `client_secret_file`).
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         client_secret: Option<SecretString>,
+        /// File holding the OAuth client secret.
         #[serde(default)]
         client_secret_file: Option<PathBuf>,
         /// Defaults to `UIWC:CC_HOME`, the only scope C4C names.
@@ -119,12 +146,17 @@ pub enum AuthConfig {
         /// Defaults to the tenant host of `base_url`, without scheme.
         #[serde(default)]
         audience: Option<String>,
+        /// PEM private key that signs the assertion (secret file).
         #[serde(default)]
         signing_key_file: Option<PathBuf>,
+        /// PEM certificate of the signing key, as registered in the tenant.
         #[serde(default)]
         signing_cert_file: Option<PathBuf>,
+        /// A ready-made assertion (base64 or XML) instead of signing one.
         #[serde(default)]
+        #[schemars(with = "Option<String>")]
         assertion: Option<SecretString>,
+        /// File holding a ready-made assertion; re-read before each token request.
         #[serde(default)]
         assertion_file: Option<PathBuf>,
         /// Validity of a built assertion, seconds (default 300).
@@ -133,7 +165,7 @@ pub enum AuthConfig {
     },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimeoutConfig {
     /// TCP + TLS connect, milliseconds.
@@ -179,14 +211,16 @@ impl TimeoutConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryConfig {
     /// Attempts per HTTP call including the first (1 = no retry).
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// First backoff between attempts, milliseconds (doubled each time, with jitter).
     #[serde(default = "default_base_backoff_ms")]
     pub base_backoff_ms: u64,
+    /// Longest backoff between attempts, milliseconds.
     #[serde(default = "default_max_backoff_ms")]
     pub max_backoff_ms: u64,
 }
@@ -212,11 +246,13 @@ impl Default for RetryConfig {
 }
 
 /// What the tenant's `$filter` accepts beyond the documented core, and its paging.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantProfile {
+    /// The tenant accepts `ne` in `$filter` (C4C documents it does not).
     #[serde(default)]
     pub allow_ne: bool,
+    /// The tenant accepts `substringof` in `$filter` (C4C documents it does not).
     #[serde(default)]
     pub allow_substringof: bool,
     /// `$top` we send for full reads; `None` lets the server pick its page size
@@ -247,7 +283,7 @@ impl Default for TenantProfile {
 /// anyway when possible), keep it and the session cookies, refresh once on 403 `Required`.
 /// `on_demand`: write without a token until the tenant asks for one. `disabled`: never fetch
 /// (for technical users hitting "Inconsistent Authorization" on fetches).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CsrfMode {
     #[default]
@@ -260,6 +296,7 @@ pub enum CsrfMode {
 #[derive(Debug, Clone)]
 pub(crate) enum ResolvedAuth {
     Basic {
+        /// The communication arrangement's technical user (for `basic`).
         user: String,
         password: SecretString,
     },
@@ -267,7 +304,9 @@ pub(crate) enum ResolvedAuth {
         identity_pem: SecretString,
     },
     ClientCredentials {
+        /// The tenant's OAuth token endpoint, e.g. `https://myNNNNNN.crm.ondemand.com/sap/bc/sec/oauth2/token`.
         token_url: Url,
+        /// OAuth client id registered in the tenant.
         client_id: String,
         client_secret: SecretString,
         scope: Option<String>,
@@ -288,6 +327,7 @@ pub(crate) struct ResolvedSaml {
 pub(crate) enum SamlAssertionSource {
     /// Built and signed by us for every token request.
     Signed {
+        /// The communication arrangement's technical user (for `basic`).
         user: String,
         issuer: String,
         audience: String,

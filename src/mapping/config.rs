@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// Everything the mapping engine is configured with. `Default` is the default rule set.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MappingConfig {
     /// A separate rules file (same keys as this section); when set, its content replaces this one.
@@ -88,7 +88,7 @@ impl MappingConfig {
 }
 
 /// Deprovisioning in C4C: lock the user, end its validity, or both.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Deprovisioning {
     Lock,
@@ -96,14 +96,14 @@ pub enum Deprovisioning {
     Both,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TooLong {
     Truncate,
     Reject,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchOn {
     EmployeeId,
@@ -112,7 +112,7 @@ pub enum MatchOn {
 }
 
 /// Which way a rule works.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     #[default]
@@ -122,9 +122,10 @@ pub enum Direction {
 }
 
 /// One rule: a SCIM source (path, template or constant), transforms, and a target.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {
+    /// A name for the rule, shown in traces and the mapping log.
     pub name: String,
     /// SCIM attribute path, value paths included (`emails[type eq "work"].value`,
     /// `urn:…:enterprise:2.0:User:employeeNumber`).
@@ -139,6 +140,7 @@ pub struct Rule {
     /// An EmployeeCollection property, or `@org_unit`, `@business_roles`, `@active`, `@local`,
     /// `@ignore`.
     pub to: String,
+    /// Transforms applied in order to the source value.
     #[serde(default)]
     pub transforms: Vec<Transform>,
     #[serde(default)]
@@ -155,21 +157,25 @@ pub struct Rule {
 }
 
 /// `when = { present = "path" }`, `{ absent = "path" }` or `{ path = "…", equals = "…" }`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Condition {
+    /// Apply when this SCIM path has a value.
     #[serde(default)]
     pub present: Option<String>,
+    /// Apply when this SCIM path has no value.
     #[serde(default)]
     pub absent: Option<String>,
+    /// With `equals`: apply when this SCIM path equals the value.
     #[serde(default)]
     pub path: Option<String>,
+    /// The value `path` must equal.
     #[serde(default)]
     pub equals: Option<Value>,
 }
 
 /// What to do when a lookup table has no entry.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Missing {
     /// Refuse the request (400 invalidValue naming the value and the table).
@@ -181,7 +187,7 @@ pub enum Missing {
     Skip,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Lookup {
     pub table: String,
@@ -189,7 +195,7 @@ pub struct Lookup {
     pub missing: Missing,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Split {
     pub separator: String,
@@ -197,7 +203,7 @@ pub struct Split {
 }
 
 /// `{ date = {} }` or `{ date = { format = "%d.%m.%Y" } }`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DateFormat {
     /// chrono format of the SCIM value; RFC 3339 and `YYYY-MM-DD` are always accepted.
@@ -208,7 +214,7 @@ pub struct DateFormat {
 /// A transform step. In TOML: `"trim"`, `"lowercase"`, `"uppercase"`, `"not"`, `"reference"`,
 /// `{ default = "EN" }`, `{ truncate = 40 }`, `{ lookup = { table = "country" } }`,
 /// `{ split = { separator = "@", index = 0 } }`, `{ join = ", " }`, `{ date = {} }`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Transform {
     Trim,

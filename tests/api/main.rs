@@ -5,6 +5,7 @@ mod auth;
 mod cli;
 mod deploy;
 mod discovery;
+mod docs;
 mod harness;
 mod mapping_cli;
 mod metrics;
