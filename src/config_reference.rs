@@ -39,14 +39,13 @@ impl Walker<'_> {
     /// Follows `$ref` (and a single-item `allOf`/`anyOf` wrapper around one, which schemars
     /// emits for optional or documented references).
     fn resolve<'s>(&'s self, schema: &'s Value) -> &'s Value {
-        if let Some(name) = schema
+        if let Some(target) = schema
             .get("$ref")
             .and_then(Value::as_str)
             .and_then(|r| r.strip_prefix("#/$defs/"))
+            .and_then(|name| self.defs.get(name))
         {
-            if let Some(target) = self.defs.get(name) {
-                return self.resolve(target);
-            }
+            return self.resolve(target);
         }
         for key in ["allOf", "anyOf"] {
             if let Some(items) = schema.get(key).and_then(Value::as_array) {
@@ -106,11 +105,6 @@ impl Walker<'_> {
         for (name, value) in properties {
             let path = join(prefix, name);
             if self.is_table(value) {
-                if let Some(text) = description(value) {
-                    if self.resolve(value).get("description").is_none() {
-                        let _ = writeln!(out, "\n<!-- {path} --> {text}");
-                    }
-                }
                 self.object_sections(value, &path, out);
             } else if let Some(items) = self.table_items(value) {
                 let _ = writeln!(out, "\n## `[[{path}]]` (a list of tables)\n");
