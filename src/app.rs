@@ -151,6 +151,25 @@ impl Application {
     ) -> Result<(), AppError> {
         let grace = Duration::from_secs(self.state.config.server.shutdown_grace_secs);
         let store = self.state.store.clone();
+        let (worker_stop, worker_stopped) = tokio::sync::oneshot::channel::<()>();
+        let worker = match &self.state.c4c {
+            Some(c4c) if self.state.config.outbox.enabled => {
+                let worker = crate::provisioning::outbox::OutboxWorker::new(
+                    store.clone(),
+                    c4c.clone(),
+                    self.state.config.outbox.clone(),
+                );
+                tracing::info!(worker = worker.name(), "outbox worker started");
+                Some(tokio::spawn(async move {
+                    worker
+                        .run_until(async {
+                            let _ = worker_stopped.await;
+                        })
+                        .await;
+                }))
+            }
+            _ => None,
+        };
         let app = router(self.state);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
@@ -179,6 +198,15 @@ impl Application {
                 Ok(())
             }
         };
+        // The worker finishes the item it is applying (C4C calls have their own time limit).
+        let _ = worker_stop.send(());
+        if let Some(worker) = worker
+            && tokio::time::timeout(grace, worker).await.is_err()
+        {
+            tracing::warn!(
+                "outbox worker still busy after the grace period; its lease will expire"
+            );
+        }
         store.close().await;
         result
     }

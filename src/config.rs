@@ -167,6 +167,8 @@ pub struct Config {
     pub log: LogConfig,
     pub store: StoreConfig,
     pub auth: AuthConfig,
+    /// The worker that applies queued C4C writes (operator releases and retries).
+    pub outbox: crate::provisioning::outbox::OutboxConfig,
     /// The C4C tenant. Absent in the demo, which provisions into its built-in simulator.
     #[serde(skip_serializing)]
     pub c4c: Option<crate::c4c::config::C4cConfig>,

@@ -1,6 +1,7 @@
 //! Provisioning use cases: users, groups, bulk; owns idempotency and the outbox.
 //! Nothing here knows axum: the HTTP edge turns [`ProvisioningError`] into a SCIM error body.
 
+pub mod outbox;
 pub mod users;
 
 use std::time::Duration;
@@ -149,7 +150,7 @@ impl ReplicaLock {
         if store.kind() != crate::store::StoreKind::Postgres {
             return Ok(Self { transaction: None });
         }
-        let mut transaction = store.pool().begin().await?;
+        let mut transaction = store.lock_pool().begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(lock_id(key))
             .execute(&mut *transaction)

@@ -99,6 +99,10 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// PostgreSQL only: the connections that hold cross-replica advisory locks. Kept apart from
+    /// `pool` because a lock holder also needs a connection for its work: with one pool, as
+    /// many holders as connections would wait forever for a second one.
+    lock_pool: Option<AnyPool>,
     kind: StoreKind,
 }
 
@@ -119,6 +123,13 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(&url)
             .map_err(|error| StoreError::Unavailable(error.to_string()))?;
+        let lock_pool = (kind == StoreKind::Postgres).then(|| {
+            AnyPoolOptions::new()
+                .max_connections(max_connections)
+                .min_connections(0)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_lazy_with(options.clone())
+        });
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
@@ -139,11 +150,20 @@ impl Store {
             })
             .connect_with(options)
             .await?;
-        Ok(Self { pool, kind })
+        Ok(Self {
+            pool,
+            lock_pool,
+            kind,
+        })
     }
 
     pub fn kind(&self) -> StoreKind {
         self.kind
+    }
+
+    /// The pool for transactions that only hold an advisory lock (see `lock_pool`).
+    pub(crate) fn lock_pool(&self) -> &AnyPool {
+        self.lock_pool.as_ref().unwrap_or(&self.pool)
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -181,6 +201,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(locks) = &self.lock_pool {
+            locks.close().await;
+        }
         self.pool.close().await;
     }
 }
