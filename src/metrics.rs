@@ -52,6 +52,19 @@ fn describe() {
         metrics::Unit::Seconds,
         "C4C call latency by kind"
     );
+    metrics::describe_counter!(
+        "c4c_retries_total",
+        "C4C calls retried after a failed attempt, by kind and error kind"
+    );
+    metrics::describe_counter!(
+        "c4c_csrf_tokens_total",
+        "CSRF tokens obtained from C4C: on a GET made anyway (piggyback) or by a dedicated fetch"
+    );
+    metrics::describe_histogram!(
+        "store_operation_duration_seconds",
+        metrics::Unit::Seconds,
+        "Store (SQLite or PostgreSQL) operation latency by operation"
+    );
     metrics::describe_gauge!("outbox_depth", "Outbox items not yet applied");
     metrics::describe_gauge!(
         "outbox_oldest_age_seconds",
@@ -74,6 +87,12 @@ pub fn record_scim_request(endpoint: &str, method: &str, status: u16, duration: 
         "method" => method.to_owned(),
     )
     .record(duration.as_secs_f64());
+}
+
+/// One store operation's latency.
+pub fn record_store(operation: &'static str, duration: Duration) {
+    metrics::histogram!("store_operation_duration_seconds", "operation" => operation)
+        .record(duration.as_secs_f64());
 }
 
 pub fn record_outbox(depth: i64, oldest_age: Option<Duration>) {
@@ -104,6 +123,23 @@ impl C4cObserver for C4cMetrics {
         .increment(1);
         metrics::histogram!("c4c_call_duration_seconds", "kind" => kind.as_str())
             .record(duration.as_secs_f64());
+    }
+
+    fn on_csrf_token(&self, piggyback: bool) {
+        metrics::counter!(
+            "c4c_csrf_tokens_total",
+            "how" => if piggyback { "piggyback" } else { "fetch" },
+        )
+        .increment(1);
+    }
+
+    fn on_retry(&self, kind: CallKind, error: ErrorKind) {
+        metrics::counter!(
+            "c4c_retries_total",
+            "kind" => kind.as_str(),
+            "error" => error.as_str(),
+        )
+        .increment(1);
     }
 }
 

@@ -352,6 +352,7 @@ impl C4cClient {
             match self.inner.retry.next_delay(attempt, &err, retryable) {
                 Some(delay) => {
                     tracing::debug!(attempt, ?delay, error = %err, "retrying C4C call");
+                    self.inner.observer.on_retry(req.kind, err.kind());
                     tokio::time::sleep(delay).await;
                 }
                 None => {
@@ -458,6 +459,7 @@ impl C4cClient {
         if status.is_success() {
             if fetching && let Some(token) = csrf_header.filter(|_| !csrf_required) {
                 inner.csrf.store(token.to_string());
+                inner.observer.on_csrf_token(true);
             }
             inner
                 .observer
@@ -554,6 +556,7 @@ impl C4cClient {
                             started.elapsed(),
                             None,
                         );
+                        self.inner.observer.on_csrf_token(false);
                         match token.filter(|t| !t.eq_ignore_ascii_case("required")) {
                             Some(t) => self.inner.csrf.store(t),
                             // A tenant that hands out no token does not check one either.
@@ -586,7 +589,10 @@ impl C4cClient {
                 .retry
                 .next_delay(attempt, &err, err.is_transient())
             {
-                Some(delay) => tokio::time::sleep(delay).await,
+                Some(delay) => {
+                    self.inner.observer.on_retry(req.kind, err.kind());
+                    tokio::time::sleep(delay).await;
+                }
                 None => return Err(err),
             }
         }

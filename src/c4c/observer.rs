@@ -42,6 +42,12 @@ pub trait C4cObserver: Send + Sync {
         duration: Duration,
         error: Option<ErrorKind>,
     );
+
+    /// A failed attempt of `kind` is about to be retried after a backoff.
+    fn on_retry(&self, _kind: CallKind, _error: ErrorKind) {}
+
+    /// A CSRF token was obtained: `piggyback` on a GET made anyway, or by a dedicated fetch.
+    fn on_csrf_token(&self, _piggyback: bool) {}
 }
 
 /// The default: observes nothing.

@@ -71,6 +71,7 @@ fn from_row(row: &AnyRow) -> Result<LogRecord, StoreError> {
 
 impl Store {
     pub async fn append_log(&self, entry: &LogEntry) -> Result<i64, StoreError> {
+        let _timer = self.timer("append_log");
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO mapping_log (request_id, at, client, method, path, resource_type, \
              resource_id, employee_id, object_id, status, outcome, duration_ms, detail) \
@@ -95,6 +96,7 @@ impl Store {
     }
 
     pub async fn query_log(&self, query: &LogQuery) -> Result<Vec<LogRecord>, StoreError> {
+        let _timer = self.timer("query_log");
         // Every criterion is a bound parameter; only the fixed condition texts are joined.
         let mut conditions: Vec<String> = Vec::new();
         let mut texts: Vec<String> = Vec::new();

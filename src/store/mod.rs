@@ -96,6 +96,18 @@ pub fn now_millis() -> i64 {
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// See [`Store::timer`].
+pub(crate) struct OperationTimer {
+    operation: &'static str,
+    started: std::time::Instant,
+}
+
+impl Drop for OperationTimer {
+    fn drop(&mut self) {
+        crate::metrics::record_store(self.operation, self.started.elapsed());
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
@@ -155,6 +167,14 @@ impl Store {
             lock_pool,
             kind,
         })
+    }
+
+    /// Times one operation into the store latency histogram when dropped.
+    pub(crate) fn timer(&self, operation: &'static str) -> OperationTimer {
+        OperationTimer {
+            operation,
+            started: std::time::Instant::now(),
+        }
     }
 
     pub fn kind(&self) -> StoreKind {

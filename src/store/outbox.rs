@@ -76,6 +76,7 @@ impl Store {
         resource_id: Option<&str>,
         payload: &serde_json::Value,
     ) -> Result<i64, StoreError> {
+        let _timer = self.timer("enqueue_outbox");
         let now = now_millis();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO outbox (kind, resource_id, payload, status, attempts, next_attempt_at, \
@@ -99,6 +100,7 @@ impl Store {
         limit: i64,
         lease_ms: i64,
     ) -> Result<Vec<OutboxItem>, StoreError> {
+        let _timer = self.timer("claim_outbox");
         let now = now_millis();
         let lock_clause = match self.kind() {
             StoreKind::Postgres => "FOR UPDATE SKIP LOCKED",
@@ -132,6 +134,7 @@ impl Store {
         error: Option<&str>,
         retry_at: Option<i64>,
     ) -> Result<(), StoreError> {
+        let _timer = self.timer("finish_outbox");
         let now = now_millis();
         let (status, next) = match retry_at {
             Some(at) => (OutboxStatus::Pending, at),

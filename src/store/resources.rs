@@ -95,6 +95,7 @@ impl Store {
     /// Links a new resource. A live resource of the same type and userName (any case), or a row
     /// already linked to the same ObjectID, is a `Conflict`.
     pub async fn insert_resource(&self, new: &NewResource) -> Result<ResourceRow, StoreError> {
+        let _timer = self.timer("insert_resource");
         let now = now_millis();
         let sql = format!(
             "INSERT INTO resources ({COLUMNS}, user_name_lower) \
@@ -122,6 +123,7 @@ impl Store {
         resource_type: ResourceType,
         id: Uuid,
     ) -> Result<Option<ResourceRow>, StoreError> {
+        let _timer = self.timer("get_resource");
         let sql = format!("SELECT {COLUMNS} FROM resources WHERE id = $1 AND resource_type = $2");
         let row = sqlx::query(&sql)
             .bind(id.to_string())
@@ -137,6 +139,7 @@ impl Store {
         resource_type: ResourceType,
         user_name: &str,
     ) -> Result<Option<ResourceRow>, StoreError> {
+        let _timer = self.timer("find_live_by_name");
         self.find_one(
             "resource_type = $1 AND user_name_lower = $2 AND tombstone = 0",
             resource_type,
@@ -151,6 +154,7 @@ impl Store {
         resource_type: ResourceType,
         user_name: &str,
     ) -> Result<Option<ResourceRow>, StoreError> {
+        let _timer = self.timer("find_tombstone_by_name");
         self.find_one(
             "resource_type = $1 AND user_name_lower = $2 AND tombstone = 1 \
              ORDER BY updated_at DESC",
@@ -165,6 +169,7 @@ impl Store {
         resource_type: ResourceType,
         object_id: &str,
     ) -> Result<Option<ResourceRow>, StoreError> {
+        let _timer = self.timer("find_by_object_id");
         self.find_one(
             "resource_type = $1 AND object_id = $2",
             resource_type,
@@ -178,6 +183,7 @@ impl Store {
         resource_type: ResourceType,
         external_id: &str,
     ) -> Result<Option<ResourceRow>, StoreError> {
+        let _timer = self.timer("find_live_by_external_id");
         self.find_one(
             "resource_type = $1 AND external_id = $2 AND tombstone = 0",
             resource_type,
@@ -204,6 +210,7 @@ impl Store {
     /// Writes `row` back if nobody changed it since `row.version` was read; returns the stored
     /// row with its new version. Lost updates become `VersionMismatch`, never silent overwrites.
     pub async fn update_resource(&self, row: &ResourceRow) -> Result<ResourceRow, StoreError> {
+        let _timer = self.timer("update_resource");
         let sql = format!(
             "UPDATE resources SET object_id = $1, employee_id = $2, external_id = $3, \
              user_name = $4, user_name_lower = $5, scim_json = $6, active = $7, tombstone = $8, \
@@ -240,6 +247,7 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<ResourceRow>, i64), StoreError> {
+        let _timer = self.timer("list_live_resources");
         let total: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM resources WHERE resource_type = $1 AND tombstone = 0",
         )
