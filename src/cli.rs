@@ -139,7 +139,10 @@ pub enum TokenCommand {
 
 /// Runs a parsed command line and returns the process exit code.
 pub async fn run(cli: Cli) -> u8 {
-    match dispatch(cli).await {
+    let result = dispatch(cli).await;
+    // The OTLP exporter flushes with a blocking HTTP client: off the async workers.
+    let _ = tokio::task::spawn_blocking(crate::telemetry::shutdown).await;
+    match result {
         Ok(()) => 0,
         Err(error) => {
             // One line, never a backtrace.

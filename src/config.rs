@@ -82,6 +82,11 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A tracing filter directive, e.g. `info` or `c4c_scim_bridge=debug,info`.
     pub level: String,
+    /// OTLP/HTTP traces endpoint, e.g. `http://otel-collector:4318/v1/traces`: when set, request
+    /// and C4C call spans are exported there too (builds with the default `otlp` feature).
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported traces.
+    pub otlp_service_name: String,
 }
 
 impl Default for LogConfig {
@@ -89,6 +94,8 @@ impl Default for LogConfig {
         Self {
             format: LogFormat::Human,
             level: "info".to_owned(),
+            otlp_endpoint: None,
+            otlp_service_name: "c4c-scim-bridge".to_owned(),
         }
     }
 }
@@ -255,6 +262,24 @@ impl Config {
                 value: self.server.base_path.clone(),
                 reason: "must start with '/' and not end with '/', e.g. \"/scim/v2\"".to_owned(),
             });
+        }
+        if let Some(endpoint) = &self.log.otlp_endpoint {
+            if !cfg!(feature = "otlp") {
+                return Err(ConfigError::BadValue {
+                    key: "log.otlp_endpoint".to_owned(),
+                    value: endpoint.clone(),
+                    reason: "this build has no OTLP support (built without the `otlp` feature)"
+                        .to_owned(),
+                });
+            }
+            if url::Url::parse(endpoint).map_or(true, |u| !matches!(u.scheme(), "http" | "https")) {
+                return Err(ConfigError::BadValue {
+                    key: "log.otlp_endpoint".to_owned(),
+                    value: endpoint.clone(),
+                    reason: "must be an http(s) URL, e.g. \"http://otel-collector:4318/v1/traces\""
+                        .to_owned(),
+                });
+            }
         }
         if self.server.body_limit_bytes < 1024 {
             return Err(ConfigError::BadValue {

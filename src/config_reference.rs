@@ -279,7 +279,16 @@ fn description(schema: &Value) -> Option<String> {
     schema
         .get("description")
         .and_then(Value::as_str)
-        .map(|text| text.split("\n\n").next().unwrap_or(text).trim().to_owned())
+        .map(|text| {
+            // The first paragraph, without a trailing lead-in to an example the table replaces.
+            let first = text.split("\n\n").next().unwrap_or(text).trim();
+            first
+                .strip_suffix("Example (TOML):")
+                .or_else(|| first.strip_suffix("Example:"))
+                .unwrap_or(first)
+                .trim()
+                .to_owned()
+        })
         .filter(|text| !text.is_empty())
 }
 

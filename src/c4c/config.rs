@@ -283,7 +283,9 @@ impl Default for TenantProfile {
 /// anyway when possible), keep it and the session cookies, refresh once on 403 `Required`.
 /// `on_demand`: write without a token until the tenant asks for one. `disabled`: never fetch
 /// (for technical users hitting "Inconsistent Authorization" on fetches).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CsrfMode {
     #[default]

@@ -9,6 +9,7 @@ mod docs;
 mod harness;
 mod mapping_cli;
 mod metrics;
+mod otlp;
 mod replicas;
 mod server;
 mod store;
