@@ -10,16 +10,16 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::{KeyGuard, KeyedLocks, ProvisioningError, ReplicaLock};
-use crate::c4c::{C4cClient, C4cError, Employee};
+use crate::c4c::{C4cClient, C4cError, Employee, EmployeeQuery, Order};
 use crate::mapping::pushdown::{QueryPlan, plan};
 use crate::mapping::{MapKind, Mapper, NoReferences, Trace};
 use crate::scim::error::ScimError;
-use crate::scim::etag;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::{ListQuery, ListResponse};
 use crate::scim::patch::PatchRequest;
 use crate::scim::resource::{validate_for_create, validate_for_replace, validate_stored};
 use crate::scim::schema::USER_RESOURCE;
+use crate::scim::{etag, eval};
 use crate::store::{LogEntry, NewResource, ResourceRow, ResourceType, Store, now_millis};
 
 /// Page size when the client asks for none, and the most one page may hold.
@@ -180,11 +180,12 @@ impl UserService {
         result
     }
 
-    /// GET /Users. Only filters the mapping table answers (`id`, `externalId`, `userName`) are
-    /// served yet; filters that need OData push-down are refused with invalidFilter.
+    /// GET /Users. Filters on `id`, `externalId` and `userName` are answered from the mapping
+    /// table; others are pushed down to C4C as planned by `mapping::pushdown` (what C4C cannot
+    /// narrow is refused with invalidFilter naming the attribute).
     pub async fn list(&self, ctx: &RequestContext, query: &ListQuery) -> UserResult {
-        let journal = Journal::start();
-        let result = self.list_inner(ctx, query).await;
+        let mut journal = Journal::start();
+        let result = self.list_inner(ctx, query, &mut journal).await;
         self.finish(ctx, journal, &result).await;
         result
     }
@@ -290,7 +291,12 @@ impl UserService {
         })
     }
 
-    async fn list_inner(&self, ctx: &RequestContext, query: &ListQuery) -> UserResult {
+    async fn list_inner(
+        &self,
+        ctx: &RequestContext,
+        query: &ListQuery,
+        journal: &mut Journal,
+    ) -> UserResult {
         let body = match &query.filter {
             None => self.list_all(ctx, query).await?,
             Some(filter) => match plan(filter, &self.mapper)? {
@@ -305,14 +311,9 @@ impl UserService {
                         .apply(&USER_RESOURCE, resources, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?
                         .to_json()
                 }
-                // Not yet: running the plan's OData queries and evaluating the residual on
-                // the employees read back.
-                QueryPlan::OData { .. } => {
-                    return Err(ScimError::invalid_filter(
-                        "this bridge answers filters on id, externalId and userName only; \
-                         filters on other attributes (pushed down to C4C) are not supported yet",
-                    )
-                    .into());
+                QueryPlan::OData { queries, residual } => {
+                    self.list_odata(ctx, query, &queries, residual.as_ref(), journal)
+                        .await?
                 }
             },
         };
@@ -321,6 +322,80 @@ impl UserService {
             resource: Some(body),
             version: None,
         })
+    }
+
+    /// Runs the planned OData queries page by page: the union (de-duplicated by ObjectID) of
+    /// employees linked to a live user, mapped back and merged with what only we keep, then the
+    /// residual filter. Only the requested page is kept in memory; the rest is counted.
+    /// `sortBy` is not supported (ServiceProviderConfig says so) and is ignored here: the order
+    /// is C4C's by ObjectID, stable across pages.
+    async fn list_odata(
+        &self,
+        ctx: &RequestContext,
+        query: &ListQuery,
+        queries: &[crate::c4c::filter::Filter],
+        residual: Option<&Filter>,
+        journal: &mut Journal,
+    ) -> Result<Value, ProvisioningError> {
+        let count = query.effective_count(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+        let skip = query.start_index.saturating_sub(1);
+        let mut seen = std::collections::HashSet::new();
+        let mut total = 0_usize;
+        let mut page = Vec::new();
+        for filter in queries {
+            let request = EmployeeQuery::new()
+                .filter(filter.clone())
+                .order_by("ObjectID", Order::Asc);
+            let mut pages = journal
+                .call("query_employees", self.c4c.employee_pages(&request))
+                .await?;
+            loop {
+                let Some(employees) = journal
+                    .call("query_employees_page", pages.next_page())
+                    .await?
+                else {
+                    break;
+                };
+                let fresh: Vec<Employee> = employees
+                    .into_iter()
+                    .filter(|employee| seen.insert(employee.object_id.clone()))
+                    .collect();
+                if fresh.is_empty() {
+                    continue;
+                }
+                let object_ids: Vec<String> = fresh.iter().map(|e| e.object_id.clone()).collect();
+                let rows: std::collections::HashMap<String, ResourceRow> = self
+                    .store
+                    .find_live_by_object_ids(ResourceType::User, &object_ids)
+                    .await?
+                    .into_iter()
+                    .filter_map(|row| row.object_id.clone().map(|id| (id, row)))
+                    .collect();
+                for employee in fresh {
+                    let Some(row) = rows.get(&employee.object_id) else {
+                        continue;
+                    };
+                    let mut merged_row = row.clone();
+                    merged_row.scim_json =
+                        self.mapper
+                            .to_scim_merged(&employee, &with_id(row), &NoReferences);
+                    let resource = with_meta(&merged_row, &ctx.base_url);
+                    if residual.is_some_and(|f| !eval::matches(f, &resource, &USER_RESOURCE)) {
+                        continue;
+                    }
+                    total += 1;
+                    if total > skip && page.len() < count {
+                        page.push(crate::scim::resource::project(
+                            &USER_RESOURCE,
+                            &resource,
+                            &query.attributes,
+                            &query.excluded_attributes,
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(ListResponse::new(total, query.start_index, page).to_json())
     }
 
     async fn list_all(

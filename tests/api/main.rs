@@ -11,3 +11,4 @@ mod metrics;
 mod server;
 mod store;
 mod users;
+mod users_filter;

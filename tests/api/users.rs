@@ -11,18 +11,18 @@ use serde_json::{Value, json};
 use crate::harness::{Backend, TestApp, TestDb, c4c_config_for, start_sim};
 use crate::on_both_backends;
 
-struct Bridge {
-    app: TestApp,
-    token: String,
+pub(crate) struct Bridge {
+    pub(crate) app: TestApp,
+    pub(crate) token: String,
 }
 
 impl Bridge {
-    async fn start(backend: Backend, sim: &SimHandle) -> Option<Self> {
+    pub(crate) async fn start(backend: Backend, sim: &SimHandle) -> Option<Self> {
         let db = TestDb::new(backend).await?;
         Some(Self::start_on(db, sim).await)
     }
 
-    async fn start_on(db: TestDb, sim: &SimHandle) -> Self {
+    pub(crate) async fn start_on(db: TestDb, sim: &SimHandle) -> Self {
         let c4c = c4c_config_for(sim);
         let app = TestApp::spawn_with(db, move |config| config.c4c = Some(c4c)).await;
         let issued = create_token(&app.store, "entra", None).await.unwrap();
@@ -30,7 +30,7 @@ impl Bridge {
         Self { app, token }
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -59,7 +59,7 @@ impl Bridge {
     }
 }
 
-fn entra_user() -> Value {
+pub(crate) fn entra_user() -> Value {
     json!({
         "schemas": [
             "urn:ietf:params:scim:schemas:core:2.0:User",
@@ -81,7 +81,7 @@ fn entra_user() -> Value {
     })
 }
 
-fn patch(operations: Value) -> Value {
+pub(crate) fn patch(operations: Value) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": operations
@@ -93,7 +93,7 @@ fn locked(sim: &SimHandle, object_id: &str) -> Value {
 }
 
 /// Upstream calls since the last reset, then a fresh reset.
-fn calls(sim: &SimHandle) -> u64 {
+pub(crate) fn calls(sim: &SimHandle) -> u64 {
     let total = sim.counters().total;
     sim.reset_counters();
     total
