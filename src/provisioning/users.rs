@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::{KeyGuard, KeyedLocks, ProvisioningError, ReplicaLock};
-use crate::c4c::{C4cClient, C4cError, Employee, EmployeeQuery, Order};
+use crate::c4c::{C4cClient, C4cError, Employee, EmployeeQuery, Fields, Order};
 use crate::mapping::pushdown::{QueryPlan, plan};
 use crate::mapping::{MapKind, Mapper, NoReferences, Trace};
 use crate::scim::error::ScimError;
@@ -271,12 +271,7 @@ impl UserService {
         journal.action = Some("deactivate");
         let object_id = linked_object_id(&row)?;
         let fields = self.mapper.deactivate_fields();
-        journal
-            .call(
-                "update_employee",
-                self.c4c.update_employee(&object_id, &fields, None),
-            )
-            .await?;
+        self.update_employee(journal, &object_id, &fields).await?;
         row.tombstone = true;
         row.active = false;
         if let Some(resource) = row.scim_json.as_object_mut() {
@@ -558,11 +553,7 @@ impl UserService {
                 let mut fields = mapped.fields.clone();
                 fields.0.remove("EmployeeID");
                 if !fields.is_empty() {
-                    journal
-                        .call(
-                            "update_employee",
-                            self.c4c.update_employee(&employee.object_id, &fields, None),
-                        )
+                    self.update_employee(journal, &employee.object_id, &fields)
                         .await?;
                 }
                 employee
@@ -630,11 +621,7 @@ impl UserService {
         }
         journal.trace = Some(mapped.trace.clone());
         if !mapped.fields.is_empty() {
-            journal
-                .call(
-                    "update_employee",
-                    self.c4c.update_employee(&object_id, &mapped.fields, None),
-                )
+            self.update_employee(journal, &object_id, &mapped.fields)
                 .await?;
         }
         row.tombstone = false;
@@ -644,6 +631,36 @@ impl UserService {
         let row = self.store.update_resource(&row).await?;
         journal.link(&row);
         Ok(respond(201, &row, &ctx.base_url))
+    }
+
+    /// One C4C PATCH. When its outcome is unknown (the connection dropped after sending), the
+    /// employee is read back: if it holds every written value the write happened and counts
+    /// as done, so the caller records it instead of leaving our row behind C4C.
+    async fn update_employee(
+        &self,
+        journal: &mut Journal,
+        object_id: &str,
+        fields: &Fields,
+    ) -> Result<(), C4cError> {
+        let error = match journal
+            .call(
+                "update_employee",
+                self.c4c.update_employee(object_id, fields, None),
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(error) if error.is_ambiguous() => error,
+            Err(error) => return Err(error),
+        };
+        let employee = journal
+            .call("verify_update", self.c4c.get_employee(object_id))
+            .await?;
+        if holds_fields(&employee, fields) {
+            Ok(())
+        } else {
+            Err(error)
+        }
     }
 
     /// Both locks for `key`: this replica's first (so a replica queues its own requests in
@@ -710,11 +727,7 @@ impl UserService {
         });
         if !mapped.fields.is_empty() {
             let object_id = linked_object_id(&row)?;
-            journal
-                .call(
-                    "update_employee",
-                    self.c4c.update_employee(&object_id, &mapped.fields, None),
-                )
+            self.update_employee(journal, &object_id, &mapped.fields)
                 .await?;
         }
         row.user_name = user_name;
@@ -785,6 +798,19 @@ impl UserService {
             tracing::error!(%error, "cannot append to the mapping log");
         }
     }
+}
+
+/// Whether C4C holds every value of `fields` (dates compared as dates).
+fn holds_fields(employee: &Employee, fields: &Fields) -> bool {
+    use crate::c4c::odata::value_as_date;
+    fields.0.iter().all(|(name, wanted)| {
+        let held = employee.property(name).unwrap_or(Value::Null);
+        held == *wanted
+            || matches!(
+                (value_as_date(wanted), value_as_date(&held)),
+                (Some(a), Some(b)) if a == b
+            )
+    })
 }
 
 fn check_version(row: &ResourceRow, if_match: Option<&str>) -> Result<(), ScimError> {

@@ -11,4 +11,5 @@ mod metrics;
 mod server;
 mod store;
 mod users;
+mod users_faults;
 mod users_filter;
