@@ -199,16 +199,29 @@ on_both_backends!(entra_lifecycle, |backend: Backend| async move {
     assert_eq!(conflict["scimType"], "uniqueness");
     assert_eq!(calls(&sim), 0);
 
-    // A filter C4C would have to answer is refused clearly, not answered wrongly.
-    let (status, _, refused) = bridge
+    // A filter C4C answers: one OData GET.
+    let (status, _, found) = bridge
         .send(
             reqwest::Method::GET,
             "/Users?filter=name.familyName+eq+%22Example%22",
             None,
         )
         .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["totalResults"], 1);
+    assert_eq!(found["Resources"][0]["id"], id.as_str());
+    assert_eq!(calls(&sim), 1);
+    // One C4C cannot narrow is refused clearly, not answered wrongly, and costs nothing.
+    let (status, _, refused) = bridge
+        .send(
+            reqwest::Method::GET,
+            "/Users?filter=not+(name.familyName+eq+%22Example%22)",
+            None,
+        )
+        .await;
     assert_eq!(status, 400, "{refused}");
     assert_eq!(refused["scimType"], "invalidFilter");
+    assert_eq!(calls(&sim), 0);
 
     // Read: one OData GET, merged with what only the bridge keeps.
     let (status, _, read) = bridge
