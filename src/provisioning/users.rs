@@ -9,7 +9,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{KeyGuard, KeyedLocks, ProvisioningError, ReplicaLock};
+use super::{KeyedLocks, ProvisioningError};
 use crate::c4c::{C4cClient, C4cError, Employee, EmployeeQuery, Fields, Order};
 use crate::mapping::pushdown::{QueryPlan, plan};
 use crate::mapping::{MapKind, Mapper, NoReferences, Trace};
@@ -107,8 +107,8 @@ pub struct UserService {
     store: Store,
     c4c: C4cClient,
     mapper: Arc<Mapper>,
-    /// Serialises, within this replica, creates of one userName and writes to one resource.
-    /// Not yet across replicas (that needs a Postgres advisory lock).
+    /// Serialises, within this replica, creates of one userName and writes to one resource
+    /// (across replicas, the store's lock does).
     locks: KeyedLocks,
 }
 
@@ -145,7 +145,10 @@ impl UserService {
     ) -> UserResult {
         let mut journal = Journal::start();
         let result = self
-            .replace_inner(ctx, id, body, if_match, &mut journal)
+            .serialized(
+                format!("User:{id}"),
+                self.replace_locked(ctx, id, body, if_match, &mut journal),
+            )
             .await;
         self.finish(ctx, journal, &result).await;
         result
@@ -160,7 +163,10 @@ impl UserService {
     ) -> UserResult {
         let mut journal = Journal::start();
         let result = self
-            .patch_inner(ctx, id, body, if_match, &mut journal)
+            .serialized(
+                format!("User:{id}"),
+                self.patch_locked(ctx, id, body, if_match, &mut journal),
+            )
             .await;
         self.finish(ctx, journal, &result).await;
         result
@@ -175,7 +181,12 @@ impl UserService {
         if_match: Option<&str>,
     ) -> UserResult {
         let mut journal = Journal::start();
-        let result = self.delete_inner(id, if_match, &mut journal).await;
+        let result = self
+            .serialized(
+                format!("User:{id}"),
+                self.delete_locked(id, if_match, &mut journal),
+            )
+            .await;
         self.finish(ctx, journal, &result).await;
         result
     }
@@ -187,20 +198,6 @@ impl UserService {
         let mut journal = Journal::start();
         let result = self.list_inner(ctx, query, &mut journal).await;
         self.finish(ctx, journal, &result).await;
-        result
-    }
-
-    async fn replace_inner(
-        &self,
-        ctx: &RequestContext,
-        id: &str,
-        body: &Value,
-        if_match: Option<&str>,
-        journal: &mut Journal,
-    ) -> UserResult {
-        let (_local, shared) = self.exclusive(format!("User:{id}")).await?;
-        let result = self.replace_locked(ctx, id, body, if_match, journal).await;
-        shared.release().await;
         result
     }
 
@@ -218,20 +215,6 @@ impl UserService {
         self.write_change(ctx, row, new, journal).await
     }
 
-    async fn patch_inner(
-        &self,
-        ctx: &RequestContext,
-        id: &str,
-        body: &Value,
-        if_match: Option<&str>,
-        journal: &mut Journal,
-    ) -> UserResult {
-        let (_local, shared) = self.exclusive(format!("User:{id}")).await?;
-        let result = self.patch_locked(ctx, id, body, if_match, journal).await;
-        shared.release().await;
-        result
-    }
-
     async fn patch_locked(
         &self,
         ctx: &RequestContext,
@@ -246,18 +229,6 @@ impl UserService {
         let patched = request.apply(&with_id(&row), &USER_RESOURCE)?;
         let new = validate_stored(&USER_RESOURCE, &patched)?;
         self.write_change(ctx, row, new, journal).await
-    }
-
-    async fn delete_inner(
-        &self,
-        id: &str,
-        if_match: Option<&str>,
-        journal: &mut Journal,
-    ) -> UserResult {
-        let (_local, shared) = self.exclusive(format!("User:{id}")).await?;
-        let result = self.delete_locked(id, if_match, journal).await;
-        shared.release().await;
-        result
     }
 
     async fn delete_locked(
@@ -488,12 +459,9 @@ impl UserService {
             .to_owned();
         // Concurrent POSTs of one userName, on this replica or another sharing the store: the
         // first creates, the others then see its row (409).
-        let (_local, shared) = self
-            .exclusive(format!("userName:{}", user_name.to_lowercase()))
-            .await?;
-        let result = self.create_locked(ctx, user, user_name, journal).await;
-        shared.release().await;
-        result
+        let key = format!("userName:{}", user_name.to_lowercase());
+        self.serialized(key, self.create_locked(ctx, user, user_name, journal))
+            .await
     }
 
     async fn create_locked(
@@ -663,15 +631,19 @@ impl UserService {
         }
     }
 
-    /// Both locks for `key`: this replica's first (so a replica queues its own requests in
-    /// memory, holding no connection), then the store-wide one.
-    async fn exclusive(
+    /// Runs `work` (a future, so nothing of it runs before the locks are held) holding both
+    /// locks for `key`: this replica's first (so a replica queues its own requests in memory,
+    /// holding no connection), then the store-wide one shared by replicas.
+    async fn serialized<T>(
         &self,
         key: String,
-    ) -> Result<(KeyGuard<'_>, ReplicaLock), ProvisioningError> {
-        let local = self.locks.lock(key.clone()).await;
-        let shared = ReplicaLock::acquire(&self.store, &key).await?;
-        Ok((local, shared))
+        work: impl std::future::Future<Output = Result<T, ProvisioningError>>,
+    ) -> Result<T, ProvisioningError> {
+        let _local = self.locks.lock(key.clone()).await;
+        let shared = self.store.lock_across_replicas(&key).await?;
+        let result = work.await;
+        shared.release().await;
+        result
     }
 
     async fn get_inner(&self, ctx: &RequestContext, id: &str, journal: &mut Journal) -> UserResult {
