@@ -52,6 +52,11 @@ fn describe() {
         metrics::Unit::Seconds,
         "C4C call latency by kind"
     );
+    metrics::describe_histogram!(
+        "time_to_lock_seconds",
+        metrics::Unit::Seconds,
+        "Deactivations: from the identity provider's request (or the held request) to C4C's confirmation, by path (direct, released)"
+    );
     metrics::describe_gauge!("outbox_depth", "Outbox items not yet applied");
     metrics::describe_gauge!(
         "outbox_oldest_age_seconds",
@@ -74,6 +79,11 @@ pub fn record_scim_request(endpoint: &str, method: &str, status: u16, duration: 
         "method" => method.to_owned(),
     )
     .record(duration.as_secs_f64());
+}
+
+/// A deactivation confirmed by C4C; `path` is `direct` or `released` (held, then released).
+pub fn record_time_to_lock(path: &'static str, duration: Duration) {
+    metrics::histogram!("time_to_lock_seconds", "path" => path).record(duration.as_secs_f64());
 }
 
 pub fn record_outbox(depth: i64, oldest_age: Option<Duration>) {

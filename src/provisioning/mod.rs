@@ -1,6 +1,7 @@
 //! Provisioning use cases: users, groups, bulk; owns idempotency and the outbox.
 //! Nothing here knows axum: the HTTP edge turns [`ProvisioningError`] into a SCIM error body.
 
+pub mod safety;
 pub mod users;
 
 use std::time::Duration;
@@ -81,6 +82,20 @@ impl From<C4cError> for ProvisioningError {
             },
         }
     }
+}
+
+/// Whether C4C holds every value of `fields` (dates compared as dates).
+pub(crate) fn holds_fields(employee: &crate::c4c::Employee, fields: &crate::c4c::Fields) -> bool {
+    use crate::c4c::odata::value_as_date;
+    use serde_json::Value;
+    fields.0.iter().all(|(name, wanted)| {
+        let held = employee.property(name).unwrap_or(Value::Null);
+        held == *wanted
+            || matches!(
+                (value_as_date(wanted), value_as_date(&held)),
+                (Some(a), Some(b)) if a == b
+            )
+    })
 }
 
 /// One async mutex per key (a folded userName, a resource id), created on demand and dropped

@@ -9,7 +9,8 @@ use chrono::{TimeZone, Utc};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{KeyedLocks, ProvisioningError};
+use super::safety::{Admission, HeldKind, Requester, Safety, SafetyConfig};
+use super::{KeyedLocks, ProvisioningError, holds_fields};
 use crate::c4c::{C4cClient, C4cError, Employee, EmployeeQuery, Fields, Order};
 use crate::mapping::pushdown::{QueryPlan, plan};
 use crate::mapping::{MapKind, Mapper, NoReferences, Trace};
@@ -57,6 +58,9 @@ struct Journal {
     action: Option<&'static str>,
     trace: Option<Trace>,
     odata: Vec<Value>,
+    /// The circuit breaker's decision, when it held the request.
+    safety: Option<Value>,
+    time_to_lock_ms: Option<i64>,
 }
 
 impl Journal {
@@ -70,6 +74,8 @@ impl Journal {
             action: None,
             trace: None,
             odata: Vec::new(),
+            safety: None,
+            time_to_lock_ms: None,
         }
     }
 
@@ -110,16 +116,35 @@ pub struct UserService {
     /// Serialises, within this replica, creates of one userName and writes to one resource
     /// (across replicas, the store's lock does).
     locks: KeyedLocks,
+    safety: Safety,
 }
 
 impl UserService {
     pub fn new(store: Store, c4c: C4cClient, mapper: Arc<Mapper>) -> Self {
+        let safety = Safety::new(
+            store.clone(),
+            c4c.clone(),
+            mapper.clone(),
+            SafetyConfig::default(),
+        );
         Self {
             store,
             c4c,
             mapper,
             locks: KeyedLocks::default(),
+            safety,
         }
+    }
+
+    /// The deprovisioning circuit breaker's settings (`[safety]`).
+    pub fn with_safety(mut self, config: SafetyConfig) -> Self {
+        self.safety = Safety::new(
+            self.store.clone(),
+            self.c4c.clone(),
+            self.mapper.clone(),
+            config,
+        );
+        self
     }
 
     pub async fn create(&self, ctx: &RequestContext, body: &Value) -> UserResult {
@@ -184,7 +209,7 @@ impl UserService {
         let result = self
             .serialized(
                 format!("User:{id}"),
-                self.delete_locked(id, if_match, &mut journal),
+                self.delete_locked(ctx, id, if_match, &mut journal),
             )
             .await;
         self.finish(ctx, journal, &result).await;
@@ -233,6 +258,7 @@ impl UserService {
 
     async fn delete_locked(
         &self,
+        ctx: &RequestContext,
         id: &str,
         if_match: Option<&str>,
         journal: &mut Journal,
@@ -242,7 +268,26 @@ impl UserService {
         journal.action = Some("deactivate");
         let object_id = linked_object_id(&row)?;
         let fields = self.mapper.deactivate_fields();
+        // A user already deactivated is only being tombstoned: nothing for the breaker.
+        let deprovisions = row.active;
+        if deprovisions {
+            let payload = json!({"fields": fields.0});
+            if let Some(held) = self
+                .hold_if_tripped(ctx, &row, HeldKind::Delete, payload, journal)
+                .await?
+            {
+                return held.map(|()| UserResponse {
+                    status: 204,
+                    resource: None,
+                    version: None,
+                });
+            }
+        }
         self.update_employee(journal, &object_id, &fields).await?;
+        if deprovisions {
+            self.journal_lock_change(ctx, &row, "deactivate", &fields, journal)
+                .await;
+        }
         row.tombstone = true;
         row.active = false;
         if let Some(resource) = row.scim_json.as_object_mut() {
@@ -591,6 +636,8 @@ impl UserService {
         if !mapped.fields.is_empty() {
             self.update_employee(journal, &object_id, &mapped.fields)
                 .await?;
+            self.journal_lock_change(ctx, &row, "reactivate", &mapped.fields, journal)
+                .await;
         }
         row.tombstone = false;
         row.active = is_active(&resource);
@@ -628,6 +675,66 @@ impl UserService {
             Ok(())
         } else {
             Err(error)
+        }
+    }
+
+    /// Asks the circuit breaker about a deprovisioning. `None`: apply it. `Some(Ok(()))`: held
+    /// quietly (answer as if applied). `Some(Err(503))`: held, the client is to retry later.
+    async fn hold_if_tripped(
+        &self,
+        ctx: &RequestContext,
+        row: &ResourceRow,
+        kind: HeldKind,
+        payload: Value,
+        journal: &mut Journal,
+    ) -> Result<Option<Result<(), ProvisioningError>>, ProvisioningError> {
+        match self
+            .safety
+            .admit(&requester(ctx), row, kind, payload)
+            .await?
+        {
+            Admission::Apply => Ok(None),
+            Admission::Held { operation, reason } => {
+                journal.action = Some("held");
+                journal.safety = Some(json!({
+                    "decision": "held",
+                    "decided_by": "circuit_breaker",
+                    "held_id": operation.id,
+                    "held_kind": kind.as_str(),
+                    "policy": self.safety.config().policy,
+                    "reason": reason,
+                }));
+                Ok(Some(match self.safety.held_error(&operation) {
+                    Some(error) => Err(error),
+                    None => Ok(()),
+                }))
+            }
+        }
+    }
+
+    /// After C4C confirmed a lock or validity change: the undo journal, and for a
+    /// deactivation the time to lock (metric and mapping log). A journal that cannot be
+    /// written does not fail the request (C4C has changed); it is reported in the service log.
+    async fn journal_lock_change(
+        &self,
+        ctx: &RequestContext,
+        row: &ResourceRow,
+        kind: &str,
+        fields: &Fields,
+        journal: &mut Journal,
+    ) {
+        if kind == "deactivate" {
+            let elapsed = journal.started.elapsed();
+            crate::metrics::record_time_to_lock("direct", elapsed);
+            journal.time_to_lock_ms = Some(i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
+        }
+        let actor = format!("scim:{}", ctx.client.as_deref().unwrap_or("-"));
+        if let Err(error) = self
+            .safety
+            .record_applied(&actor, &requester(ctx), row, kind, fields, None)
+            .await
+        {
+            tracing::error!(%error, "cannot journal a lock change for undo");
         }
     }
 
@@ -692,15 +799,34 @@ impl UserService {
         journal.trace = Some(mapped.trace.clone());
         let was_active = row.active;
         let now_active = is_active(&new);
-        journal.action = Some(match (was_active, now_active) {
+        let action = match (was_active, now_active) {
             (true, false) => "deactivate",
             (false, true) => "reactivate",
             _ => "update",
-        });
+        };
+        journal.action = Some(action);
+        if action == "deactivate" {
+            let payload = json!({"fields": mapped.fields.0, "resource": new});
+            if let Some(held) = self
+                .hold_if_tripped(ctx, &row, HeldKind::Deactivate, payload, journal)
+                .await?
+            {
+                // Held quietly: answered as if applied; our row and C4C wait for the operator.
+                held?;
+                let mut shown = row;
+                shown.scim_json = new;
+                shown.active = false;
+                return Ok(respond(200, &shown, &ctx.base_url));
+            }
+        }
         if !mapped.fields.is_empty() {
             let object_id = linked_object_id(&row)?;
             self.update_employee(journal, &object_id, &mapped.fields)
                 .await?;
+            if action != "update" {
+                self.journal_lock_change(ctx, &row, action, &mapped.fields, journal)
+                    .await;
+            }
         }
         row.user_name = user_name;
         row.active = now_active;
@@ -763,6 +889,8 @@ impl UserService {
                 "action": journal.action,
                 "trace": journal.trace,
                 "odata": journal.odata,
+                "safety": journal.safety,
+                "time_to_lock_ms": journal.time_to_lock_ms,
                 "error": error,
             }),
         };
@@ -772,17 +900,11 @@ impl UserService {
     }
 }
 
-/// Whether C4C holds every value of `fields` (dates compared as dates).
-fn holds_fields(employee: &Employee, fields: &Fields) -> bool {
-    use crate::c4c::odata::value_as_date;
-    fields.0.iter().all(|(name, wanted)| {
-        let held = employee.property(name).unwrap_or(Value::Null);
-        held == *wanted
-            || matches!(
-                (value_as_date(wanted), value_as_date(&held)),
-                (Some(a), Some(b)) if a == b
-            )
-    })
+fn requester(ctx: &RequestContext) -> Requester {
+    Requester {
+        client: ctx.client.clone(),
+        request_id: ctx.request_id.clone(),
+    }
 }
 
 fn check_version(row: &ResourceRow, if_match: Option<&str>) -> Result<(), ScimError> {

@@ -9,6 +9,7 @@ mod locks;
 mod log;
 mod outbox;
 mod resources;
+mod safety;
 mod tokens;
 
 use std::path::Path;
@@ -22,6 +23,7 @@ pub use locks::ReplicaLock;
 pub use log::{LogEntry, LogQuery, LogRecord};
 pub use outbox::{OutboxItem, OutboxStatus};
 pub use resources::{NewResource, ResourceRow, ResourceType};
+pub use safety::{AppliedChange, HeldOperation, NewChange, NewHeld};
 pub use tokens::TokenRow;
 
 #[derive(Debug, thiserror::Error)]
