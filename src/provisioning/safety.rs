@@ -592,7 +592,10 @@ impl Safety {
                     self.store.mark_undone(*id, by).await?;
                 }
             }
-            return Ok(outcome("unchanged", Some("already restored".into())));
+            return Ok(outcome(
+                "unchanged",
+                Some("C4C already holds the previous values".into()),
+            ));
         }
         if !holds_fields(current, &Fields(plan.applied.clone())) {
             return Ok(outcome(

@@ -8,6 +8,7 @@ mod discovery;
 mod harness;
 mod mapping_cli;
 mod metrics;
+mod safety;
 mod server;
 mod store;
 mod users;

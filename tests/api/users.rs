@@ -23,8 +23,21 @@ impl Bridge {
     }
 
     pub(crate) async fn start_on(db: TestDb, sim: &SimHandle) -> Self {
+        Self::start_configured(db, sim, |_| {}).await
+    }
+
+    /// With the simulator as tenant and further settings.
+    pub(crate) async fn start_configured(
+        db: TestDb,
+        sim: &SimHandle,
+        adjust: impl FnOnce(&mut c4c_scim_bridge::config::Config),
+    ) -> Self {
         let c4c = c4c_config_for(sim);
-        let app = TestApp::spawn_with(db, move |config| config.c4c = Some(c4c)).await;
+        let app = TestApp::spawn_with(db, move |config| {
+            config.c4c = Some(c4c);
+            adjust(config);
+        })
+        .await;
         let issued = create_token(&app.store, "entra", None).await.unwrap();
         let token = issued.token.expose_secret().to_owned();
         Self { app, token }
