@@ -89,11 +89,14 @@ impl Application {
                     problems.join("; ")
                 )))
             })?;
-            self.state.users = Some(Arc::new(crate::provisioning::users::UserService::new(
-                self.state.store.clone(),
-                client.clone(),
-                Arc::new(mapper),
-            )));
+            self.state.users = Some(Arc::new(
+                crate::provisioning::users::UserService::new(
+                    self.state.store.clone(),
+                    client.clone(),
+                    Arc::new(mapper),
+                )
+                .with_safety(self.state.config.safety.clone()),
+            ));
             self.state.c4c = Some(client);
         }
         Ok(self)

@@ -85,6 +85,31 @@ pub enum Command {
     /// Manage the bearer tokens SCIM clients (Entra ID, Okta…) authenticate with.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Deprovisionings held by the circuit breaker: list, release (apply) or discard them.
+    #[command(subcommand)]
+    Held(HeldCommand),
+    /// Reverse the lock and validity changes the bridge applied in a time range (batched,
+    /// idempotent: employees already restored are left alone).
+    #[command(
+        after_help = "Examples:\n  c4c-scim-bridge undo --since 2h --dry-run\n  c4c-scim-bridge undo --since 2026-11-23T08:00:00Z --client entra-prod --by alice"
+    )]
+    Undo {
+        /// Start of the range: an RFC 3339 time, or a duration ago such as 2h or 30m.
+        #[arg(long, value_name = "TIME")]
+        since: String,
+        /// End of the range (exclusive); default now.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Only the changes of this identity-provider client (its token name).
+        #[arg(long)]
+        client: Option<String>,
+        /// Show what would be restored; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Who decides, for the mapping log (default: $USER).
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
     /// Run the C4C OData v2 simulator alone (a local test tenant with fault injection).
     #[command(
         after_help = "Example:\n  c4c-scim-bridge sim --listen 127.0.0.1:8088 --employees 200 --latency-ms 150"
@@ -99,6 +124,44 @@ pub enum Command {
     /// Print the version.
     #[command(after_help = "Example:\n  c4c-scim-bridge version")]
     Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HeldCommand {
+    /// List held operations (by default only those still held).
+    #[command(after_help = "Example:\n  c4c-scim-bridge held list --client entra-prod")]
+    List {
+        #[arg(long)]
+        client: Option<String>,
+        /// Also those already released, discarded or superseded.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Apply held operations to C4C (given ids, or every held one of --client, or --all).
+    #[command(
+        after_help = "Examples:\n  c4c-scim-bridge held release 12 13 --by alice\n  c4c-scim-bridge held release --client entra-prod --by alice"
+    )]
+    Release(HeldSelection),
+    /// Drop held operations without applying them.
+    #[command(
+        after_help = "Example:\n  c4c-scim-bridge held discard --client entra-prod --by alice"
+    )]
+    Discard(HeldSelection),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HeldSelection {
+    /// Held operation ids.
+    pub ids: Vec<i64>,
+    /// Every held operation of this identity-provider client.
+    #[arg(long)]
+    pub client: Option<String>,
+    /// Every held operation.
+    #[arg(long)]
+    pub all: bool,
+    /// Who decides, for the mapping log (default: $USER).
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
 }
 
 /// Where the tenant's `$metadata` comes from, for rule checks.
@@ -184,6 +247,35 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
             let config = load_config(cli.config.as_ref())?;
             let store = open_store(&config, true).await?;
             let result = run_token_command(&store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Held(command) => {
+            let config = load_config(cli.config.as_ref())?;
+            let store = open_store(&config, true).await?;
+            let result = run_held_command(&config, &store, command).await;
+            store.close().await;
+            result
+        }
+        Command::Undo {
+            since,
+            until,
+            client,
+            dry_run,
+            by,
+        } => {
+            let config = load_config(cli.config.as_ref())?;
+            let store = open_store(&config, true).await?;
+            let result = run_undo(
+                &config,
+                &store,
+                &since,
+                until.as_deref(),
+                client.as_deref(),
+                dry_run,
+                &operator(by),
+            )
+            .await;
             store.close().await;
             result
         }
@@ -507,4 +599,148 @@ fn format_millis(millis: i64) -> String {
     chrono::DateTime::from_timestamp_millis(millis)
         .map(|at| at.format("%Y-%m-%d %H:%M:%S").to_string())
         .unwrap_or_else(|| millis.to_string())
+}
+
+/// The operator named by --by, else the login name.
+fn operator(by: Option<String>) -> String {
+    by.or_else(|| std::env::var("USER").ok())
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| "operator".to_owned())
+}
+
+/// The safety service for operator commands: the store, the C4C tenant and the mapping rules.
+fn safety_service(
+    config: &Config,
+    store: &crate::store::Store,
+) -> Result<crate::provisioning::safety::Safety, AppError> {
+    let c4c = config.c4c.clone().ok_or_else(|| {
+        AppError::Usage("this command needs a [c4c] section in the configuration".to_owned())
+    })?;
+    let client = crate::c4c::C4cClient::new(c4c).map_err(|error| {
+        AppError::Config(crate::config::ConfigError::Invalid(error.to_string()))
+    })?;
+    let mapper =
+        crate::mapping::Mapper::new(config.resolved_mapping()?, None).map_err(|problems| {
+            AppError::Config(crate::config::ConfigError::Invalid(format!(
+                "mapping: {}",
+                problems
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            )))
+        })?;
+    Ok(crate::provisioning::safety::Safety::new(
+        store.clone(),
+        client,
+        std::sync::Arc::new(mapper),
+        config.safety.clone(),
+    ))
+}
+
+async fn run_held_command(
+    config: &Config,
+    store: &crate::store::Store,
+    command: HeldCommand,
+) -> Result<(), AppError> {
+    let (selection, release) = match command {
+        HeldCommand::List { client, all } => {
+            let status = if all { None } else { Some("held") };
+            let held = store.list_held(status, client.as_deref()).await?;
+            println!(
+                "{:<6}  {:<16}  {:<10}  {:<36}  {:<20}  {:<10}  decided by",
+                "id", "client", "kind", "user", "requested", "status"
+            );
+            for operation in &held {
+                println!(
+                    "{:<6}  {:<16}  {:<10}  {:<36}  {:<20}  {:<10}  {}",
+                    operation.id,
+                    operation.client.as_deref().unwrap_or("-"),
+                    operation.kind,
+                    operation.resource_id,
+                    format_millis(operation.requested_at),
+                    operation.status,
+                    operation.decided_by.as_deref().unwrap_or("-"),
+                );
+            }
+            eprintln!("{} operation(s)", held.len());
+            return Ok(());
+        }
+        HeldCommand::Release(selection) => (selection, true),
+        HeldCommand::Discard(selection) => (selection, false),
+    };
+    if selection.ids.is_empty() && selection.client.is_none() && !selection.all {
+        return Err(AppError::Usage(
+            "name held operation ids, --client NAME, or --all; see `c4c-scim-bridge held list`"
+                .to_owned(),
+        ));
+    }
+    let by = operator(selection.by);
+    let safety = safety_service(config, store)?;
+    let outcomes = if release {
+        safety
+            .release(&selection.ids, selection.client.as_deref(), &by)
+            .await?
+    } else {
+        safety
+            .discard(&selection.ids, selection.client.as_deref(), &by)
+            .await?
+    };
+    print_outcomes(&outcomes)
+}
+
+async fn run_undo(
+    config: &Config,
+    store: &crate::store::Store,
+    since: &str,
+    until: Option<&str>,
+    client: Option<&str>,
+    dry_run: bool,
+    by: &str,
+) -> Result<(), AppError> {
+    let now = crate::store::now_millis();
+    let since = parse_time(since, now, "--since")?;
+    let until = until
+        .map(|text| parse_time(text, now, "--until"))
+        .transpose()?
+        .unwrap_or(now.saturating_add(1));
+    let safety = safety_service(config, store)?;
+    let outcomes = safety.undo(since, until, client, dry_run, by).await?;
+    if dry_run {
+        eprintln!("dry run: nothing was changed");
+    }
+    print_outcomes(&outcomes)
+}
+
+/// One line per item; exit 1 when any failed.
+fn print_outcomes(outcomes: &[crate::provisioning::safety::Outcome]) -> Result<(), AppError> {
+    for outcome in outcomes {
+        println!(
+            "{:<12}  {:<14}  {:<36}  {}",
+            outcome.id,
+            outcome.result,
+            outcome.object_id.as_deref().unwrap_or("-"),
+            outcome.detail.as_deref().unwrap_or("")
+        );
+    }
+    let failed = outcomes.iter().filter(|o| o.result == "failed").count();
+    eprintln!("{} item(s), {failed} failed", outcomes.len());
+    if failed > 0 {
+        return Err(AppError::Serve(format!(
+            "{failed} item(s) failed; run the command again once C4C answers"
+        )));
+    }
+    Ok(())
+}
+
+/// An RFC 3339 time, or a duration ago (`2h`, `30m`), as Unix milliseconds.
+fn parse_time(text: &str, now: i64, flag: &str) -> Result<i64, AppError> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(at.timestamp_millis());
+    }
+    match humantime::parse_duration(text) {
+        Ok(ago) => Ok(now.saturating_sub(i64::try_from(ago.as_millis()).unwrap_or(i64::MAX))),
+        Err(_) => Err(AppError::Usage(format!(
+            "{flag} {text:?}: an RFC 3339 time (2026-11-23T08:00:00Z) or a duration ago (2h)"
+        ))),
+    }
 }

@@ -182,6 +182,8 @@ pub struct Config {
     /// Rules between SCIM attributes and C4C properties (default: the built-in rule set).
     #[serde(skip_serializing)]
     pub mapping: crate::mapping::MappingConfig,
+    /// The deprovisioning circuit breaker (docs/safety.md).
+    pub safety: crate::provisioning::safety::SafetyConfig,
 }
 
 fn serialize_optional_secret<S: serde::Serializer>(
@@ -320,6 +322,7 @@ impl Config {
             c4c.validate()
                 .map_err(|error| ConfigError::Invalid(error.to_string()))?;
         }
+        self.safety.validate().map_err(ConfigError::Invalid)?;
         self.resolved_mapping()?;
         let url = self.store.resolved_url()?;
         crate::store::StoreKind::from_url(url.expose_secret()).map_err(|reason| {

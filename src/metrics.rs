@@ -65,6 +65,11 @@ fn describe() {
         metrics::Unit::Seconds,
         "Store (SQLite or PostgreSQL) operation latency by operation"
     );
+    metrics::describe_histogram!(
+        "time_to_lock_seconds",
+        metrics::Unit::Seconds,
+        "Deactivations: from the identity provider's request (or the held request) to C4C's confirmation, by path (direct, released)"
+    );
     metrics::describe_gauge!("outbox_depth", "Outbox items not yet applied");
     metrics::describe_gauge!(
         "outbox_oldest_age_seconds",
@@ -93,6 +98,11 @@ pub fn record_scim_request(endpoint: &str, method: &str, status: u16, duration: 
 pub fn record_store(operation: &'static str, duration: Duration) {
     metrics::histogram!("store_operation_duration_seconds", "operation" => operation)
         .record(duration.as_secs_f64());
+}
+
+/// A deactivation confirmed by C4C; `path` is `direct` or `released` (held, then released).
+pub fn record_time_to_lock(path: &'static str, duration: Duration) {
+    metrics::histogram!("time_to_lock_seconds", "path" => path).record(duration.as_secs_f64());
 }
 
 pub fn record_outbox(depth: i64, oldest_age: Option<Duration>) {

@@ -2,6 +2,7 @@
 //! Nothing here knows axum: the HTTP edge turns [`ProvisioningError`] into a SCIM error body.
 
 pub mod outbox;
+pub mod safety;
 pub mod users;
 
 use std::time::Duration;
@@ -84,6 +85,20 @@ impl From<C4cError> for ProvisioningError {
     }
 }
 
+/// Whether C4C holds every value of `fields` (dates compared as dates).
+pub(crate) fn holds_fields(employee: &crate::c4c::Employee, fields: &crate::c4c::Fields) -> bool {
+    use crate::c4c::odata::value_as_date;
+    use serde_json::Value;
+    fields.0.iter().all(|(name, wanted)| {
+        let held = employee.property(name).unwrap_or(Value::Null);
+        held == *wanted
+            || matches!(
+                (value_as_date(wanted), value_as_date(&held)),
+                (Some(a), Some(b)) if a == b
+            )
+    })
+}
+
 /// One async mutex per key (a folded userName, a resource id), created on demand and dropped
 /// when nobody holds or waits for it. Serialises the writes of one replica; written here
 /// because tokio offers no keyed lock and the map is a few lines.
@@ -132,51 +147,6 @@ impl Drop for KeyGuard<'_> {
             locks.remove(&self.key);
         }
     }
-}
-
-/// A lock shared by every replica on one PostgreSQL store: a transaction-scoped advisory lock,
-/// released by commit, rollback or a dropped connection, so a cancelled request cannot leave
-/// it held. SQLite is one process's embedded store: the in-process [`KeyedLocks`] suffice.
-/// (Belongs in `store` once that module grows a locking API.)
-pub(crate) struct ReplicaLock {
-    transaction: Option<sqlx::Transaction<'static, sqlx::Any>>,
-}
-
-impl ReplicaLock {
-    pub(crate) async fn acquire(
-        store: &crate::store::Store,
-        key: &str,
-    ) -> Result<Self, crate::store::StoreError> {
-        if store.kind() != crate::store::StoreKind::Postgres {
-            return Ok(Self { transaction: None });
-        }
-        let mut transaction = store.lock_pool().begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(lock_id(key))
-            .execute(&mut *transaction)
-            .await?;
-        Ok(Self {
-            transaction: Some(transaction),
-        })
-    }
-
-    /// Ends the transaction now (dropping the lock does the same, by rollback).
-    pub(crate) async fn release(mut self) {
-        if let Some(transaction) = self.transaction.take()
-            && let Err(error) = transaction.commit().await
-        {
-            tracing::warn!(%error, "releasing an advisory lock failed; the connection drops it");
-        }
-    }
-}
-
-/// A stable 64-bit lock id for a key (the first 8 bytes of its SHA-256).
-fn lock_id(key: &str) -> i64 {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(key.as_bytes());
-    let mut bytes = [0_u8; 8];
-    bytes.copy_from_slice(&digest[..8]);
-    i64::from_be_bytes(bytes)
 }
 
 #[cfg(test)]

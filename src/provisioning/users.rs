@@ -9,17 +9,18 @@ use chrono::{TimeZone, Utc};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::{KeyGuard, KeyedLocks, ProvisioningError, ReplicaLock};
-use crate::c4c::{C4cClient, C4cError, Employee};
+use super::safety::{Admission, HeldKind, Requester, Safety, SafetyConfig};
+use super::{KeyedLocks, ProvisioningError, holds_fields};
+use crate::c4c::{C4cClient, C4cError, Employee, EmployeeQuery, Fields, Order};
 use crate::mapping::pushdown::{QueryPlan, plan};
 use crate::mapping::{MapKind, Mapper, NoReferences, Trace};
 use crate::scim::error::ScimError;
-use crate::scim::etag;
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::list::{ListQuery, ListResponse};
 use crate::scim::patch::PatchRequest;
 use crate::scim::resource::{validate_for_create, validate_for_replace, validate_stored};
 use crate::scim::schema::USER_RESOURCE;
+use crate::scim::{etag, eval};
 use crate::store::{LogEntry, NewResource, ResourceRow, ResourceType, Store, now_millis};
 
 /// Page size when the client asks for none, and the most one page may hold.
@@ -57,6 +58,9 @@ struct Journal {
     action: Option<&'static str>,
     trace: Option<Trace>,
     odata: Vec<Value>,
+    /// The circuit breaker's decision, when it held the request.
+    safety: Option<Value>,
+    time_to_lock_ms: Option<i64>,
 }
 
 impl Journal {
@@ -70,6 +74,8 @@ impl Journal {
             action: None,
             trace: None,
             odata: Vec::new(),
+            safety: None,
+            time_to_lock_ms: None,
         }
     }
 
@@ -107,19 +113,38 @@ pub struct UserService {
     store: Store,
     c4c: C4cClient,
     mapper: Arc<Mapper>,
-    /// Serialises, within this replica, creates of one userName and writes to one resource.
-    /// Not yet across replicas (that needs a Postgres advisory lock).
+    /// Serialises, within this replica, creates of one userName and writes to one resource
+    /// (across replicas, the store's lock does).
     locks: KeyedLocks,
+    safety: Safety,
 }
 
 impl UserService {
     pub fn new(store: Store, c4c: C4cClient, mapper: Arc<Mapper>) -> Self {
+        let safety = Safety::new(
+            store.clone(),
+            c4c.clone(),
+            mapper.clone(),
+            SafetyConfig::default(),
+        );
         Self {
             store,
             c4c,
             mapper,
             locks: KeyedLocks::default(),
+            safety,
         }
+    }
+
+    /// The deprovisioning circuit breaker's settings (`[safety]`).
+    pub fn with_safety(mut self, config: SafetyConfig) -> Self {
+        self.safety = Safety::new(
+            self.store.clone(),
+            self.c4c.clone(),
+            self.mapper.clone(),
+            config,
+        );
+        self
     }
 
     pub async fn create(&self, ctx: &RequestContext, body: &Value) -> UserResult {
@@ -145,7 +170,10 @@ impl UserService {
     ) -> UserResult {
         let mut journal = Journal::start();
         let result = self
-            .replace_inner(ctx, id, body, if_match, &mut journal)
+            .serialized(
+                format!("User:{id}"),
+                self.replace_locked(ctx, id, body, if_match, &mut journal),
+            )
             .await;
         self.finish(ctx, journal, &result).await;
         result
@@ -160,7 +188,10 @@ impl UserService {
     ) -> UserResult {
         let mut journal = Journal::start();
         let result = self
-            .patch_inner(ctx, id, body, if_match, &mut journal)
+            .serialized(
+                format!("User:{id}"),
+                self.patch_locked(ctx, id, body, if_match, &mut journal),
+            )
             .await;
         self.finish(ctx, journal, &result).await;
         result
@@ -175,31 +206,23 @@ impl UserService {
         if_match: Option<&str>,
     ) -> UserResult {
         let mut journal = Journal::start();
-        let result = self.delete_inner(id, if_match, &mut journal).await;
+        let result = self
+            .serialized(
+                format!("User:{id}"),
+                self.delete_locked(ctx, id, if_match, &mut journal),
+            )
+            .await;
         self.finish(ctx, journal, &result).await;
         result
     }
 
-    /// GET /Users. Only filters the mapping table answers (`id`, `externalId`, `userName`) are
-    /// served yet; filters that need OData push-down are refused with invalidFilter.
+    /// GET /Users. Filters on `id`, `externalId` and `userName` are answered from the mapping
+    /// table; others are pushed down to C4C as planned by `mapping::pushdown` (what C4C cannot
+    /// narrow is refused with invalidFilter naming the attribute).
     pub async fn list(&self, ctx: &RequestContext, query: &ListQuery) -> UserResult {
-        let journal = Journal::start();
-        let result = self.list_inner(ctx, query).await;
+        let mut journal = Journal::start();
+        let result = self.list_inner(ctx, query, &mut journal).await;
         self.finish(ctx, journal, &result).await;
-        result
-    }
-
-    async fn replace_inner(
-        &self,
-        ctx: &RequestContext,
-        id: &str,
-        body: &Value,
-        if_match: Option<&str>,
-        journal: &mut Journal,
-    ) -> UserResult {
-        let (_local, shared) = self.exclusive(format!("User:{id}")).await?;
-        let result = self.replace_locked(ctx, id, body, if_match, journal).await;
-        shared.release().await;
         result
     }
 
@@ -215,20 +238,6 @@ impl UserService {
         check_version(&row, if_match)?;
         let new = validate_for_replace(&USER_RESOURCE, body, &with_id(&row))?;
         self.write_change(ctx, row, new, journal).await
-    }
-
-    async fn patch_inner(
-        &self,
-        ctx: &RequestContext,
-        id: &str,
-        body: &Value,
-        if_match: Option<&str>,
-        journal: &mut Journal,
-    ) -> UserResult {
-        let (_local, shared) = self.exclusive(format!("User:{id}")).await?;
-        let result = self.patch_locked(ctx, id, body, if_match, journal).await;
-        shared.release().await;
-        result
     }
 
     async fn patch_locked(
@@ -247,20 +256,9 @@ impl UserService {
         self.write_change(ctx, row, new, journal).await
     }
 
-    async fn delete_inner(
-        &self,
-        id: &str,
-        if_match: Option<&str>,
-        journal: &mut Journal,
-    ) -> UserResult {
-        let (_local, shared) = self.exclusive(format!("User:{id}")).await?;
-        let result = self.delete_locked(id, if_match, journal).await;
-        shared.release().await;
-        result
-    }
-
     async fn delete_locked(
         &self,
+        ctx: &RequestContext,
         id: &str,
         if_match: Option<&str>,
         journal: &mut Journal,
@@ -270,12 +268,26 @@ impl UserService {
         journal.action = Some("deactivate");
         let object_id = linked_object_id(&row)?;
         let fields = self.mapper.deactivate_fields();
-        journal
-            .call(
-                "update_employee",
-                self.c4c.update_employee(&object_id, &fields, None),
-            )
-            .await?;
+        // A user already deactivated is only being tombstoned: nothing for the breaker.
+        let deprovisions = row.active;
+        if deprovisions {
+            let payload = json!({"fields": fields.0});
+            if let Some(held) = self
+                .hold_if_tripped(ctx, &row, HeldKind::Delete, payload, journal)
+                .await?
+            {
+                return held.map(|()| UserResponse {
+                    status: 204,
+                    resource: None,
+                    version: None,
+                });
+            }
+        }
+        self.update_employee(journal, &object_id, &fields).await?;
+        if deprovisions {
+            self.journal_lock_change(ctx, &row, "deactivate", &fields, journal)
+                .await;
+        }
         row.tombstone = true;
         row.active = false;
         if let Some(resource) = row.scim_json.as_object_mut() {
@@ -290,7 +302,12 @@ impl UserService {
         })
     }
 
-    async fn list_inner(&self, ctx: &RequestContext, query: &ListQuery) -> UserResult {
+    async fn list_inner(
+        &self,
+        ctx: &RequestContext,
+        query: &ListQuery,
+        journal: &mut Journal,
+    ) -> UserResult {
         let body = match &query.filter {
             None => self.list_all(ctx, query).await?,
             Some(filter) => match plan(filter, &self.mapper)? {
@@ -305,14 +322,9 @@ impl UserService {
                         .apply(&USER_RESOURCE, resources, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?
                         .to_json()
                 }
-                // Not yet: running the plan's OData queries and evaluating the residual on
-                // the employees read back.
-                QueryPlan::OData { .. } => {
-                    return Err(ScimError::invalid_filter(
-                        "this bridge answers filters on id, externalId and userName only; \
-                         filters on other attributes (pushed down to C4C) are not supported yet",
-                    )
-                    .into());
+                QueryPlan::OData { queries, residual } => {
+                    self.list_odata(ctx, query, &queries, residual.as_ref(), journal)
+                        .await?
                 }
             },
         };
@@ -321,6 +333,80 @@ impl UserService {
             resource: Some(body),
             version: None,
         })
+    }
+
+    /// Runs the planned OData queries page by page: the union (de-duplicated by ObjectID) of
+    /// employees linked to a live user, mapped back and merged with what only we keep, then the
+    /// residual filter. Only the requested page is kept in memory; the rest is counted.
+    /// `sortBy` is not supported (ServiceProviderConfig says so) and is ignored here: the order
+    /// is C4C's by ObjectID, stable across pages.
+    async fn list_odata(
+        &self,
+        ctx: &RequestContext,
+        query: &ListQuery,
+        queries: &[crate::c4c::filter::Filter],
+        residual: Option<&Filter>,
+        journal: &mut Journal,
+    ) -> Result<Value, ProvisioningError> {
+        let count = query.effective_count(DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+        let skip = query.start_index.saturating_sub(1);
+        let mut seen = std::collections::HashSet::new();
+        let mut total = 0_usize;
+        let mut page = Vec::new();
+        for filter in queries {
+            let request = EmployeeQuery::new()
+                .filter(filter.clone())
+                .order_by("ObjectID", Order::Asc);
+            let mut pages = journal
+                .call("query_employees", self.c4c.employee_pages(&request))
+                .await?;
+            loop {
+                let Some(employees) = journal
+                    .call("query_employees_page", pages.next_page())
+                    .await?
+                else {
+                    break;
+                };
+                let fresh: Vec<Employee> = employees
+                    .into_iter()
+                    .filter(|employee| seen.insert(employee.object_id.clone()))
+                    .collect();
+                if fresh.is_empty() {
+                    continue;
+                }
+                let object_ids: Vec<String> = fresh.iter().map(|e| e.object_id.clone()).collect();
+                let rows: std::collections::HashMap<String, ResourceRow> = self
+                    .store
+                    .find_live_by_object_ids(ResourceType::User, &object_ids)
+                    .await?
+                    .into_iter()
+                    .filter_map(|row| row.object_id.clone().map(|id| (id, row)))
+                    .collect();
+                for employee in fresh {
+                    let Some(row) = rows.get(&employee.object_id) else {
+                        continue;
+                    };
+                    let mut merged_row = row.clone();
+                    merged_row.scim_json =
+                        self.mapper
+                            .to_scim_merged(&employee, &with_id(row), &NoReferences);
+                    let resource = with_meta(&merged_row, &ctx.base_url);
+                    if residual.is_some_and(|f| !eval::matches(f, &resource, &USER_RESOURCE)) {
+                        continue;
+                    }
+                    total += 1;
+                    if total > skip && page.len() < count {
+                        page.push(crate::scim::resource::project(
+                            &USER_RESOURCE,
+                            &resource,
+                            &query.attributes,
+                            &query.excluded_attributes,
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(ListResponse::new(total, query.start_index, page).to_json())
     }
 
     async fn list_all(
@@ -418,12 +504,9 @@ impl UserService {
             .to_owned();
         // Concurrent POSTs of one userName, on this replica or another sharing the store: the
         // first creates, the others then see its row (409).
-        let (_local, shared) = self
-            .exclusive(format!("userName:{}", user_name.to_lowercase()))
-            .await?;
-        let result = self.create_locked(ctx, user, user_name, journal).await;
-        shared.release().await;
-        result
+        let key = format!("userName:{}", user_name.to_lowercase());
+        self.serialized(key, self.create_locked(ctx, user, user_name, journal))
+            .await
     }
 
     async fn create_locked(
@@ -483,11 +566,7 @@ impl UserService {
                 let mut fields = mapped.fields.clone();
                 fields.0.remove("EmployeeID");
                 if !fields.is_empty() {
-                    journal
-                        .call(
-                            "update_employee",
-                            self.c4c.update_employee(&employee.object_id, &fields, None),
-                        )
+                    self.update_employee(journal, &employee.object_id, &fields)
                         .await?;
                 }
                 employee
@@ -555,12 +634,10 @@ impl UserService {
         }
         journal.trace = Some(mapped.trace.clone());
         if !mapped.fields.is_empty() {
-            journal
-                .call(
-                    "update_employee",
-                    self.c4c.update_employee(&object_id, &mapped.fields, None),
-                )
+            self.update_employee(journal, &object_id, &mapped.fields)
                 .await?;
+            self.journal_lock_change(ctx, &row, "reactivate", &mapped.fields, journal)
+                .await;
         }
         row.tombstone = false;
         row.active = is_active(&resource);
@@ -571,15 +648,109 @@ impl UserService {
         Ok(respond(201, &row, &ctx.base_url))
     }
 
-    /// Both locks for `key`: this replica's first (so a replica queues its own requests in
-    /// memory, holding no connection), then the store-wide one.
-    async fn exclusive(
+    /// One C4C PATCH. When its outcome is unknown (the connection dropped after sending), the
+    /// employee is read back: if it holds every written value the write happened and counts
+    /// as done, so the caller records it instead of leaving our row behind C4C.
+    async fn update_employee(
+        &self,
+        journal: &mut Journal,
+        object_id: &str,
+        fields: &Fields,
+    ) -> Result<(), C4cError> {
+        let error = match journal
+            .call(
+                "update_employee",
+                self.c4c.update_employee(object_id, fields, None),
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(error) if error.is_ambiguous() => error,
+            Err(error) => return Err(error),
+        };
+        let employee = journal
+            .call("verify_update", self.c4c.get_employee(object_id))
+            .await?;
+        if holds_fields(&employee, fields) {
+            Ok(())
+        } else {
+            Err(error)
+        }
+    }
+
+    /// Asks the circuit breaker about a deprovisioning. `None`: apply it. `Some(Ok(()))`: held
+    /// quietly (answer as if applied). `Some(Err(503))`: held, the client is to retry later.
+    async fn hold_if_tripped(
+        &self,
+        ctx: &RequestContext,
+        row: &ResourceRow,
+        kind: HeldKind,
+        payload: Value,
+        journal: &mut Journal,
+    ) -> Result<Option<Result<(), ProvisioningError>>, ProvisioningError> {
+        match self
+            .safety
+            .admit(&requester(ctx), row, kind, payload)
+            .await?
+        {
+            Admission::Apply => Ok(None),
+            Admission::Held { operation, reason } => {
+                journal.action = Some("held");
+                journal.safety = Some(json!({
+                    "decision": "held",
+                    "decided_by": "circuit_breaker",
+                    "held_id": operation.id,
+                    "held_kind": kind.as_str(),
+                    "policy": self.safety.config().policy,
+                    "reason": reason,
+                }));
+                Ok(Some(match self.safety.held_error(&operation) {
+                    Some(error) => Err(error),
+                    None => Ok(()),
+                }))
+            }
+        }
+    }
+
+    /// After C4C confirmed a lock or validity change: the undo journal, and for a
+    /// deactivation the time to lock (metric and mapping log). A journal that cannot be
+    /// written does not fail the request (C4C has changed); it is reported in the service log.
+    async fn journal_lock_change(
+        &self,
+        ctx: &RequestContext,
+        row: &ResourceRow,
+        kind: &str,
+        fields: &Fields,
+        journal: &mut Journal,
+    ) {
+        if kind == "deactivate" {
+            let elapsed = journal.started.elapsed();
+            crate::metrics::record_time_to_lock("direct", elapsed);
+            journal.time_to_lock_ms = Some(i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
+        }
+        let actor = format!("scim:{}", ctx.client.as_deref().unwrap_or("-"));
+        if let Err(error) = self
+            .safety
+            .record_applied(&actor, &requester(ctx), row, kind, fields, None)
+            .await
+        {
+            tracing::error!(%error, "cannot journal a lock change for undo");
+        }
+    }
+
+    /// Runs `work` (a future, so nothing of it runs before the locks are held) holding both
+    /// locks for `key`: this replica's first (so a replica queues its own requests in memory,
+    /// holding no connection), then the store-wide one shared by replicas.
+    async fn serialized<T>(
         &self,
         key: String,
-    ) -> Result<(KeyGuard<'_>, ReplicaLock), ProvisioningError> {
-        let local = self.locks.lock(key.clone()).await;
-        let shared = ReplicaLock::acquire(&self.store, &key).await?;
-        Ok((local, shared))
+        work: impl std::future::Future<Output = Result<T, ProvisioningError>>,
+    ) -> Result<T, ProvisioningError> {
+        let _local = self.locks.lock(key.clone()).await;
+        let shared = self.store.lock_across_replicas(&key).await?;
+        let result = work.await;
+        shared.release().await;
+        result
     }
 
     async fn get_inner(&self, ctx: &RequestContext, id: &str, journal: &mut Journal) -> UserResult {
@@ -628,19 +799,34 @@ impl UserService {
         journal.trace = Some(mapped.trace.clone());
         let was_active = row.active;
         let now_active = is_active(&new);
-        journal.action = Some(match (was_active, now_active) {
+        let action = match (was_active, now_active) {
             (true, false) => "deactivate",
             (false, true) => "reactivate",
             _ => "update",
-        });
+        };
+        journal.action = Some(action);
+        if action == "deactivate" {
+            let payload = json!({"fields": mapped.fields.0, "resource": new});
+            if let Some(held) = self
+                .hold_if_tripped(ctx, &row, HeldKind::Deactivate, payload, journal)
+                .await?
+            {
+                // Held quietly: answered as if applied; our row and C4C wait for the operator.
+                held?;
+                let mut shown = row;
+                shown.scim_json = new;
+                shown.active = false;
+                return Ok(respond(200, &shown, &ctx.base_url));
+            }
+        }
         if !mapped.fields.is_empty() {
             let object_id = linked_object_id(&row)?;
-            journal
-                .call(
-                    "update_employee",
-                    self.c4c.update_employee(&object_id, &mapped.fields, None),
-                )
+            self.update_employee(journal, &object_id, &mapped.fields)
                 .await?;
+            if action != "update" {
+                self.journal_lock_change(ctx, &row, action, &mapped.fields, journal)
+                    .await;
+            }
         }
         row.user_name = user_name;
         row.active = now_active;
@@ -703,12 +889,21 @@ impl UserService {
                 "action": journal.action,
                 "trace": journal.trace,
                 "odata": journal.odata,
+                "safety": journal.safety,
+                "time_to_lock_ms": journal.time_to_lock_ms,
                 "error": error,
             }),
         };
         if let Err(error) = self.store.append_log(&entry).await {
             tracing::error!(%error, "cannot append to the mapping log");
         }
+    }
+}
+
+fn requester(ctx: &RequestContext) -> Requester {
+    Requester {
+        client: ctx.client.clone(),
+        request_id: ctx.request_id.clone(),
     }
 }
 

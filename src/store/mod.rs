@@ -5,9 +5,11 @@
 //! the common subset (numbered `$n` parameters, `RETURNING`, partial indexes, times as Unix
 //! milliseconds), so every query exists once and both backends are tested with the same code.
 
+mod locks;
 mod log;
 mod outbox;
 mod resources;
+mod safety;
 mod tokens;
 
 use std::path::Path;
@@ -17,9 +19,11 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use locks::ReplicaLock;
 pub use log::{LogEntry, LogQuery, LogRecord};
 pub use outbox::{OutboxItem, OutboxStatus};
 pub use resources::{NewResource, ResourceRow, ResourceType};
+pub use safety::{AppliedChange, HeldOperation, NewChange, NewHeld};
 pub use tokens::TokenRow;
 
 #[derive(Debug, thiserror::Error)]

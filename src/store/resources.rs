@@ -192,6 +192,34 @@ impl Store {
         .await
     }
 
+    /// The live resources linked to any of these ObjectIDs (one query per 500 ids, under
+    /// SQLite's parameter limit).
+    pub async fn find_live_by_object_ids(
+        &self,
+        resource_type: ResourceType,
+        object_ids: &[String],
+    ) -> Result<Vec<ResourceRow>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in object_ids.chunks(500) {
+            let placeholders = (0..chunk.len())
+                .map(|i| format!("${}", i + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT {COLUMNS} FROM resources WHERE resource_type = $1 AND tombstone = 0 \
+                 AND object_id IN ({placeholders})"
+            );
+            let mut query = sqlx::query(&sql).bind(resource_type.as_str());
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            for row in query.fetch_all(self.pool()).await? {
+                out.push(from_row(&row)?);
+            }
+        }
+        Ok(out)
+    }
+
     async fn find_one(
         &self,
         condition: &str,

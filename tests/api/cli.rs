@@ -36,6 +36,10 @@ fn version_and_help() {
         "token create",
         "token list",
         "token revoke",
+        "held list",
+        "held release",
+        "held discard",
+        "undo",
     ] {
         let mut args: Vec<&str> = command.split(' ').collect();
         args.push("--help");

@@ -11,26 +11,39 @@ use serde_json::{Value, json};
 use crate::harness::{Backend, TestApp, TestDb, c4c_config_for, start_sim};
 use crate::on_both_backends;
 
-struct Bridge {
-    app: TestApp,
-    token: String,
+pub(crate) struct Bridge {
+    pub(crate) app: TestApp,
+    pub(crate) token: String,
 }
 
 impl Bridge {
-    async fn start(backend: Backend, sim: &SimHandle) -> Option<Self> {
+    pub(crate) async fn start(backend: Backend, sim: &SimHandle) -> Option<Self> {
         let db = TestDb::new(backend).await?;
         Some(Self::start_on(db, sim).await)
     }
 
-    async fn start_on(db: TestDb, sim: &SimHandle) -> Self {
+    pub(crate) async fn start_on(db: TestDb, sim: &SimHandle) -> Self {
+        Self::start_configured(db, sim, |_| {}).await
+    }
+
+    /// With the simulator as tenant and further settings.
+    pub(crate) async fn start_configured(
+        db: TestDb,
+        sim: &SimHandle,
+        adjust: impl FnOnce(&mut c4c_scim_bridge::config::Config),
+    ) -> Self {
         let c4c = c4c_config_for(sim);
-        let app = TestApp::spawn_with(db, move |config| config.c4c = Some(c4c)).await;
+        let app = TestApp::spawn_with(db, move |config| {
+            config.c4c = Some(c4c);
+            adjust(config);
+        })
+        .await;
         let issued = create_token(&app.store, "entra", None).await.unwrap();
         let token = issued.token.expose_secret().to_owned();
         Self { app, token }
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -59,7 +72,7 @@ impl Bridge {
     }
 }
 
-fn entra_user() -> Value {
+pub(crate) fn entra_user() -> Value {
     json!({
         "schemas": [
             "urn:ietf:params:scim:schemas:core:2.0:User",
@@ -81,7 +94,7 @@ fn entra_user() -> Value {
     })
 }
 
-fn patch(operations: Value) -> Value {
+pub(crate) fn patch(operations: Value) -> Value {
     json!({
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": operations
@@ -93,7 +106,7 @@ fn locked(sim: &SimHandle, object_id: &str) -> Value {
 }
 
 /// Upstream calls since the last reset, then a fresh reset.
-fn calls(sim: &SimHandle) -> u64 {
+pub(crate) fn calls(sim: &SimHandle) -> u64 {
     let total = sim.counters().total;
     sim.reset_counters();
     total
@@ -199,16 +212,29 @@ on_both_backends!(entra_lifecycle, |backend: Backend| async move {
     assert_eq!(conflict["scimType"], "uniqueness");
     assert_eq!(calls(&sim), 0);
 
-    // A filter C4C would have to answer is refused clearly, not answered wrongly.
-    let (status, _, refused) = bridge
+    // A filter C4C answers: one OData GET.
+    let (status, _, found) = bridge
         .send(
             reqwest::Method::GET,
             "/Users?filter=name.familyName+eq+%22Example%22",
             None,
         )
         .await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["totalResults"], 1);
+    assert_eq!(found["Resources"][0]["id"], id.as_str());
+    assert_eq!(calls(&sim), 1);
+    // One C4C cannot narrow is refused clearly, not answered wrongly, and costs nothing.
+    let (status, _, refused) = bridge
+        .send(
+            reqwest::Method::GET,
+            "/Users?filter=not+(name.familyName+eq+%22Example%22)",
+            None,
+        )
+        .await;
     assert_eq!(status, 400, "{refused}");
     assert_eq!(refused["scimType"], "invalidFilter");
+    assert_eq!(calls(&sim), 0);
 
     // Read: one OData GET, merged with what only the bridge keeps.
     let (status, _, read) = bridge

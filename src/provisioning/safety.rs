@@ -1,0 +1,868 @@
+//! Safe deprovisioning: a circuit breaker that holds deactivations above a threshold per
+//! identity-provider client, an operator's release or discard of what it held, a journal of
+//! every lock and validity change applied (with the values before), and undo of a time range.
+//!
+//! The user use cases call [`Safety::admit`] before a deactivation and
+//! [`Safety::record_applied`] after C4C confirmed a lock or validity change. Group role removals
+//! are to be admitted the same way ([`HeldKind::RoleRemoval`]); releasing them belongs to the
+//! groups service and is refused here until it exists.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::{ProvisioningError, holds_fields};
+use crate::c4c::{C4cClient, C4cError, Employee, Fields};
+use crate::mapping::Mapper;
+use crate::scim::error::ScimError;
+use crate::store::{
+    AppliedChange, HeldOperation, LogEntry, NewChange, NewHeld, ResourceRow, ResourceType, Store,
+    StoreError, now_millis,
+};
+
+/// The C4C properties deprovisioning writes; the journal keeps their values before and after.
+pub const LOCK_PROPERTIES: [&str; 2] = ["UserLockedIndicator", "UserValidityEndDate"];
+
+/// What the identity provider is told about a held operation.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldPolicy {
+    /// Success, as if applied: the identity provider moves on; the operator decides later.
+    #[default]
+    HoldQuietly,
+    /// 503 with Retry-After: the identity provider retries (and its retries replace the held
+    /// operation, never pile up).
+    RetryLater,
+}
+
+/// `[safety]`: the deprovisioning circuit breaker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SafetyConfig {
+    pub enabled: bool,
+    /// The sliding window deactivations are counted in, per identity-provider client.
+    pub window_secs: u64,
+    /// More deactivations than this in the window trip the breaker.
+    pub max_count: u32,
+    /// A larger share of the linked users than this in the window trips the breaker...
+    pub max_share: f64,
+    /// ...once at least this many deactivations were made (small tenants stay usable).
+    pub min_count: u32,
+    pub policy: HoldPolicy,
+    /// Retry-After sent with the `retry_later` policy, in seconds.
+    pub retry_after_secs: u64,
+}
+
+impl Default for SafetyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window_secs: 3600,
+            max_count: 100,
+            max_share: 0.2,
+            min_count: 10,
+            policy: HoldPolicy::HoldQuietly,
+            retry_after_secs: 600,
+        }
+    }
+}
+
+impl SafetyConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&self.max_share) {
+            return Err(format!(
+                "safety.max_share = {}: a share between 0 and 1",
+                self.max_share
+            ));
+        }
+        if self.window_secs == 0 {
+            return Err("safety.window_secs must be at least 1".to_owned());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldKind {
+    /// PUT or PATCH turning `active` to false (the whole write is held).
+    Deactivate,
+    /// DELETE (lock / end validity, then tombstone).
+    Delete,
+    /// A business-role removal (groups; hook for the groups service).
+    RoleRemoval,
+}
+
+impl HeldKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HeldKind::Deactivate => "deactivate",
+            HeldKind::Delete => "delete",
+            HeldKind::RoleRemoval => "role_removal",
+        }
+    }
+}
+
+/// The breaker's answer to one deprovisioning.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Admission {
+    Apply,
+    Held {
+        operation: Box<HeldOperation>,
+        /// Why, for the mapping log.
+        reason: Value,
+    },
+}
+
+/// Who asks: the identity-provider client and the request.
+#[derive(Debug, Clone, Default)]
+pub struct Requester {
+    pub client: Option<String>,
+    pub request_id: String,
+}
+
+/// What an operator's release, discard or undo did to one item.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub id: String,
+    pub object_id: Option<String>,
+    /// released, discarded, superseded, failed; restored, unchanged, conflict (undo).
+    pub result: String,
+    pub detail: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Safety {
+    store: Store,
+    c4c: C4cClient,
+    mapper: Arc<Mapper>,
+    config: SafetyConfig,
+}
+
+impl Safety {
+    pub fn new(store: Store, c4c: C4cClient, mapper: Arc<Mapper>, config: SafetyConfig) -> Self {
+        Self {
+            store,
+            c4c,
+            mapper,
+            config,
+        }
+    }
+
+    pub fn config(&self) -> &SafetyConfig {
+        &self.config
+    }
+
+    /// Decides whether one deprovisioning may be applied now. Held (stored durably) when the
+    /// client already has held operations, or when this one would take the client above the
+    /// threshold in the window.
+    pub async fn admit(
+        &self,
+        requester: &Requester,
+        row: &ResourceRow,
+        kind: HeldKind,
+        payload: Value,
+    ) -> Result<Admission, StoreError> {
+        if !self.config.enabled {
+            return Ok(Admission::Apply);
+        }
+        let client = requester.client.as_deref();
+        let since = now_millis().saturating_sub(window_millis(&self.config));
+        let already_held = self.store.count_held(client).await?;
+        let applied = self.store.count_deactivations_since(client, since).await?;
+        let count = applied + already_held + 1;
+        let linked = self.store.count_linked_users(since).await?.max(1);
+        #[allow(clippy::cast_precision_loss)] // counts of users are far below 2^52
+        let share = count as f64 / linked as f64;
+        let over_count = count > i64::from(self.config.max_count);
+        let over_share = count >= i64::from(self.config.min_count) && share > self.config.max_share;
+        if already_held == 0 && !over_count && !over_share {
+            return Ok(Admission::Apply);
+        }
+        let reason = json!({
+            "breaker": if already_held > 0 { "held operations pending" } else { "threshold" },
+            "count_in_window": count,
+            "linked_users": linked,
+            "share": share,
+            "max_count": self.config.max_count,
+            "max_share": self.config.max_share,
+            "window_secs": self.config.window_secs,
+        });
+        let operation = self
+            .store
+            .hold_operation(&NewHeld {
+                client: requester.client.clone(),
+                request_id: requester.request_id.clone(),
+                resource_type: row.resource_type.as_str().to_owned(),
+                resource_id: row.id.to_string(),
+                object_id: row.object_id.clone(),
+                kind: kind.as_str().to_owned(),
+                payload,
+                base_version: row.version,
+            })
+            .await?;
+        tracing::warn!(
+            client = requester.client.as_deref().unwrap_or("-"),
+            held = operation.id,
+            "deprovisioning held by the circuit breaker"
+        );
+        Ok(Admission::Held {
+            operation: Box::new(operation),
+            reason,
+        })
+    }
+
+    /// The error to answer a held operation with, under the `retry_later` policy.
+    pub fn held_error(&self, operation: &HeldOperation) -> Option<ProvisioningError> {
+        match self.config.policy {
+            HoldPolicy::HoldQuietly => None,
+            HoldPolicy::RetryLater => Some(ProvisioningError {
+                error: ScimError::plain(
+                    503,
+                    format!(
+                        "deprovisioning held for review by the bridge's circuit breaker \
+                         (held operation {}); retry later",
+                        operation.id
+                    ),
+                ),
+                retry_after: Some(Duration::from_secs(self.config.retry_after_secs)),
+            }),
+        }
+    }
+
+    /// Journals a lock / validity change C4C confirmed. The values before are the bridge's last
+    /// known ones (its previous journal entry for the employee, else the opposite state): no
+    /// read is spent on them, so a write stays one OData call. Undo checks C4C before it
+    /// restores anything.
+    pub async fn record_applied(
+        &self,
+        actor: &str,
+        requester: &Requester,
+        row: &ResourceRow,
+        kind: &str,
+        fields: &Fields,
+        approved_by: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let applied = lock_values(fields);
+        if applied.is_empty() {
+            return Ok(());
+        }
+        let Some(object_id) = row.object_id.clone() else {
+            return Ok(());
+        };
+        let previous = self.previous_values(&object_id, &applied, kind).await?;
+        self.store
+            .record_change(&NewChange {
+                client: requester.client.clone(),
+                actor: actor.to_owned(),
+                request_id: Some(requester.request_id.clone()),
+                resource_id: Some(row.id.to_string()),
+                object_id,
+                kind: kind.to_owned(),
+                previous: Value::Object(previous),
+                applied: Value::Object(applied),
+                approved_by: approved_by.map(str::to_owned),
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn previous_values(
+        &self,
+        object_id: &str,
+        applied: &Map<String, Value>,
+        kind: &str,
+    ) -> Result<Map<String, Value>, StoreError> {
+        let journal = self.store.changes_of(object_id).await?;
+        let opposite = if kind == "deactivate" {
+            self.mapper.reactivate_fields()
+        } else {
+            self.mapper.deactivate_fields()
+        };
+        let mut previous = Map::new();
+        for name in applied.keys() {
+            let last = journal
+                .iter()
+                .rev()
+                .find_map(|change| change.change.applied.get(name).cloned());
+            let value = last
+                .or_else(|| opposite.get(name).cloned())
+                .unwrap_or(Value::Null);
+            previous.insert(name.clone(), value);
+        }
+        Ok(previous)
+    }
+
+    /// Applies held operations (`ids`, or every held one of `client` when `ids` is empty).
+    pub async fn release(
+        &self,
+        ids: &[i64],
+        client: Option<&str>,
+        by: &str,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let mut outcomes = Vec::new();
+        for operation in self.select_held(ids, client).await? {
+            let started = Instant::now();
+            let outcome = self.release_one(&operation, by).await;
+            self.log_decision(&operation, "RELEASE", by, &outcome, started)
+                .await;
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    /// Drops held operations without applying them.
+    pub async fn discard(
+        &self,
+        ids: &[i64],
+        client: Option<&str>,
+        by: &str,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let mut outcomes = Vec::new();
+        for operation in self.select_held(ids, client).await? {
+            let started = Instant::now();
+            let result = if self
+                .store
+                .decide_held(operation.id, "discarded", by, None)
+                .await?
+            {
+                "discarded"
+            } else {
+                "already_decided"
+            };
+            let outcome = Outcome {
+                id: operation.id.to_string(),
+                object_id: operation.object_id.clone(),
+                result: result.to_owned(),
+                detail: None,
+            };
+            self.log_decision(&operation, "DISCARD", by, &outcome, started)
+                .await;
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    async fn select_held(
+        &self,
+        ids: &[i64],
+        client: Option<&str>,
+    ) -> Result<Vec<HeldOperation>, StoreError> {
+        let held = self.store.list_held(Some("held"), client).await?;
+        Ok(held
+            .into_iter()
+            .filter(|operation| ids.is_empty() || ids.contains(&operation.id))
+            .collect())
+    }
+
+    async fn release_one(&self, operation: &HeldOperation, by: &str) -> Outcome {
+        let outcome = |result: &str, detail: Option<String>| Outcome {
+            id: operation.id.to_string(),
+            object_id: operation.object_id.clone(),
+            result: result.to_owned(),
+            detail,
+        };
+        match self.apply_held(operation, by).await {
+            Ok(Some(superseded)) => {
+                match self
+                    .store
+                    .decide_held(operation.id, "superseded", by, Some(&superseded))
+                    .await
+                {
+                    Ok(_) => outcome("superseded", Some(superseded)),
+                    Err(error) => outcome("failed", Some(error.to_string())),
+                }
+            }
+            Ok(None) => match self
+                .store
+                .decide_held(operation.id, "released", by, None)
+                .await
+            {
+                Ok(_) => outcome("released", None),
+                Err(error) => outcome("failed", Some(error.to_string())),
+            },
+            // Still held: the operator can release it again once C4C answers.
+            Err(error) => outcome("failed", Some(error)),
+        }
+    }
+
+    /// Applies one held operation: C4C first, then our row (as a request would). `Some(reason)`
+    /// when the resource changed since it was held, so applying it would be stale.
+    async fn apply_held(
+        &self,
+        operation: &HeldOperation,
+        by: &str,
+    ) -> Result<Option<String>, String> {
+        let kind = operation.kind.as_str();
+        if kind == HeldKind::RoleRemoval.as_str() {
+            return Err("role removals are released by the groups service (not built yet)".into());
+        }
+        let id = uuid::Uuid::parse_str(&operation.resource_id).map_err(|e| e.to_string())?;
+        let lock = self
+            .store
+            .lock_across_replicas(&format!("User:{id}"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let result = self.apply_held_locked(operation, id, by).await;
+        lock.release().await;
+        result
+    }
+
+    async fn apply_held_locked(
+        &self,
+        operation: &HeldOperation,
+        id: uuid::Uuid,
+        by: &str,
+    ) -> Result<Option<String>, String> {
+        let Some(mut row) = self
+            .store
+            .get_resource(ResourceType::User, id)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(Some("the user no longer exists".into()));
+        };
+        if row.tombstone || row.version != operation.base_version {
+            return Ok(Some(format!(
+                "the user changed since it was held (version {} then, {} now{})",
+                operation.base_version,
+                row.version,
+                if row.tombstone { ", deleted" } else { "" }
+            )));
+        }
+        let object_id = row
+            .object_id
+            .clone()
+            .ok_or_else(|| "the user is not linked to a C4C employee".to_owned())?;
+        let fields = match operation.payload.get("fields") {
+            Some(Value::Object(map)) => Fields(map.clone()),
+            _ => self.mapper.deactivate_fields(),
+        };
+        update_verified(&self.c4c, &object_id, &fields)
+            .await
+            .map_err(|e| format!("C4C: {e}"))?;
+        let time_to_lock = Duration::from_millis(
+            u64::try_from(now_millis().saturating_sub(operation.requested_at)).unwrap_or(0),
+        );
+        crate::metrics::record_time_to_lock("released", time_to_lock);
+        if operation.kind == HeldKind::Delete.as_str() {
+            row.tombstone = true;
+            row.active = false;
+            if let Some(resource) = row.scim_json.as_object_mut() {
+                resource.insert("active".into(), Value::Bool(false));
+            }
+        } else if let Some(resource) = operation.payload.get("resource") {
+            row.scim_json = resource.clone();
+            row.active = false;
+            if let Some(name) = resource.get("userName").and_then(Value::as_str) {
+                row.user_name = name.to_owned();
+            }
+            row.external_id = resource
+                .get("externalId")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+        }
+        let row = self
+            .store
+            .update_resource(&row)
+            .await
+            .map_err(|e| format!("C4C was changed but our row was not: {e}"))?;
+        let requester = Requester {
+            client: operation.client.clone(),
+            request_id: operation.request_id.clone(),
+        };
+        if let Err(error) = self
+            .record_applied(
+                &format!("operator:{by}"),
+                &requester,
+                &row,
+                "deactivate",
+                &fields,
+                Some(by),
+            )
+            .await
+        {
+            tracing::error!(%error, "cannot journal a released deprovisioning");
+        }
+        Ok(None)
+    }
+
+    /// Reverses the lock and validity changes applied in `[since, until)` (of one client when
+    /// given): each employee gets back its values from before the first change in the range,
+    /// if C4C still holds what the bridge last wrote. Employees are read in batches (one OData
+    /// read per batch); one already restored is left alone, so running it again changes
+    /// nothing. With `dry_run` nothing is written.
+    pub async fn undo(
+        &self,
+        since: i64,
+        until: i64,
+        client: Option<&str>,
+        dry_run: bool,
+        by: &str,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        const PAGE: i64 = 500;
+        const BATCH: usize = 50;
+        // Per employee: the first change's values before, the last change's values after.
+        let mut order: Vec<String> = Vec::new();
+        let mut plans: HashMap<String, UndoPlan> = HashMap::new();
+        let mut after_id = 0;
+        loop {
+            let page = self
+                .store
+                .changes_to_undo(since, until, client, after_id, PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after_id = last.id;
+            for change in page {
+                let object_id = change.change.object_id.clone();
+                match plans.get_mut(&object_id) {
+                    Some(plan) => plan.absorb(change),
+                    None => {
+                        order.push(object_id.clone());
+                        plans.insert(object_id, UndoPlan::new(change));
+                    }
+                }
+            }
+        }
+        let mut outcomes = Vec::new();
+        for chunk in order.chunks(BATCH) {
+            let current: HashMap<String, Employee> =
+                match self.c4c.find_employees_by("ObjectID", chunk).await {
+                    Ok(found) => found
+                        .into_iter()
+                        .map(|employee| (employee.object_id.clone(), employee))
+                        .collect(),
+                    Err(error) => {
+                        for object_id in chunk {
+                            outcomes.push(Outcome {
+                                id: object_id.clone(),
+                                object_id: Some(object_id.clone()),
+                                result: "failed".into(),
+                                detail: Some(format!("C4C: {error}")),
+                            });
+                        }
+                        continue;
+                    }
+                };
+            for object_id in chunk {
+                let Some(plan) = plans.get(object_id) else {
+                    continue;
+                };
+                let started = Instant::now();
+                let outcome = self
+                    .undo_one(object_id, plan, current.get(object_id), dry_run, by)
+                    .await?;
+                if !dry_run {
+                    self.log_undo(object_id, plan, by, &outcome, started).await;
+                }
+                outcomes.push(outcome);
+            }
+        }
+        Ok(outcomes)
+    }
+
+    async fn undo_one(
+        &self,
+        object_id: &str,
+        plan: &UndoPlan,
+        current: Option<&Employee>,
+        dry_run: bool,
+        by: &str,
+    ) -> Result<Outcome, StoreError> {
+        let outcome = |result: &str, detail: Option<String>| Outcome {
+            id: plan
+                .ids
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+            object_id: Some(object_id.to_owned()),
+            result: result.to_owned(),
+            detail,
+        };
+        let Some(current) = current else {
+            return Ok(outcome("failed", Some("not found in C4C".into())));
+        };
+        let target = Fields(plan.previous.clone());
+        if holds_fields(current, &target) {
+            if !dry_run {
+                for id in &plan.ids {
+                    self.store.mark_undone(*id, by).await?;
+                }
+            }
+            return Ok(outcome(
+                "unchanged",
+                Some("C4C already holds the previous values".into()),
+            ));
+        }
+        if !holds_fields(current, &Fields(plan.applied.clone())) {
+            return Ok(outcome(
+                "conflict",
+                Some("C4C changed since the bridge wrote it; left as it is".into()),
+            ));
+        }
+        if dry_run {
+            return Ok(outcome(
+                "would_restore",
+                Some(Value::Object(plan.previous.clone()).to_string()),
+            ));
+        }
+        if let Err(error) = update_verified(&self.c4c, object_id, &target).await {
+            return Ok(outcome("failed", Some(format!("C4C: {error}"))));
+        }
+        let row = self
+            .store
+            .find_by_object_id(ResourceType::User, object_id)
+            .await?;
+        if let Some(mut row) = row {
+            // A live row follows C4C; a deleted one stays a tombstone (the identity provider
+            // deleted it; its next POST reactivates the employee).
+            let unlocked = target
+                .get("UserLockedIndicator")
+                .map(|locked| locked == &Value::Bool(false));
+            if !row.tombstone
+                && let Some(active) = unlocked
+            {
+                row.active = active;
+                if let Some(resource) = row.scim_json.as_object_mut() {
+                    resource.insert("active".into(), Value::Bool(active));
+                }
+                self.store.update_resource(&row).await?;
+            }
+            self.store
+                .record_change(&NewChange {
+                    client: plan.client.clone(),
+                    actor: format!("operator:{by}"),
+                    request_id: None,
+                    resource_id: Some(row.id.to_string()),
+                    object_id: object_id.to_owned(),
+                    kind: "undo".into(),
+                    previous: Value::Object(plan.applied.clone()),
+                    applied: Value::Object(plan.previous.clone()),
+                    approved_by: Some(by.to_owned()),
+                })
+                .await?;
+        }
+        for id in &plan.ids {
+            self.store.mark_undone(*id, by).await?;
+        }
+        Ok(outcome("restored", None))
+    }
+
+    async fn log_decision(
+        &self,
+        operation: &HeldOperation,
+        method: &str,
+        by: &str,
+        outcome: &Outcome,
+        started: Instant,
+    ) {
+        let entry = LogEntry {
+            request_id: format!("held-{}-{}", operation.id, now_millis()),
+            at: now_millis(),
+            client: operation.client.clone(),
+            method: method.to_owned(),
+            path: format!("held/{}", operation.id),
+            resource_type: Some(operation.resource_type.clone()),
+            resource_id: Some(operation.resource_id.clone()),
+            employee_id: None,
+            object_id: operation.object_id.clone(),
+            status: if outcome.result == "failed" { 502 } else { 200 },
+            outcome: if outcome.result == "failed" {
+                "failed".into()
+            } else {
+                "ok".into()
+            },
+            duration_ms: elapsed_ms(started),
+            detail: json!({
+                "action": method.to_lowercase(),
+                "decided_by": by,
+                "held_id": operation.id,
+                "held_kind": operation.kind,
+                "held_request_id": operation.request_id,
+                "result": outcome.result,
+                "error": outcome.detail,
+                "time_to_lock_ms": (method == "RELEASE" && outcome.result == "released")
+                    .then(|| now_millis().saturating_sub(operation.requested_at)),
+            }),
+        };
+        if let Err(error) = self.store.append_log(&entry).await {
+            tracing::error!(%error, "cannot append to the mapping log");
+        }
+    }
+
+    async fn log_undo(
+        &self,
+        object_id: &str,
+        plan: &UndoPlan,
+        by: &str,
+        outcome: &Outcome,
+        started: Instant,
+    ) {
+        let entry = LogEntry {
+            request_id: format!("undo-{object_id}-{}", now_millis()),
+            at: now_millis(),
+            client: plan.client.clone(),
+            method: "UNDO".into(),
+            path: format!("undo/{object_id}"),
+            resource_type: Some(ResourceType::User.as_str().to_owned()),
+            resource_id: plan.resource_id.clone(),
+            employee_id: None,
+            object_id: Some(object_id.to_owned()),
+            status: if outcome.result == "failed" { 502 } else { 200 },
+            outcome: match outcome.result.as_str() {
+                "failed" => "failed".into(),
+                "conflict" => "refused".into(),
+                _ => "ok".into(),
+            },
+            duration_ms: elapsed_ms(started),
+            detail: json!({
+                "action": "undo",
+                "decided_by": by,
+                "changes": plan.ids,
+                "before": plan.applied,
+                "restored": plan.previous,
+                "result": outcome.result,
+                "error": outcome.detail,
+            }),
+        };
+        if let Err(error) = self.store.append_log(&entry).await {
+            tracing::error!(%error, "cannot append to the mapping log");
+        }
+    }
+}
+
+/// Undo of one employee: the values before the first change in the range, those after the
+/// last, and the journal entries covered.
+struct UndoPlan {
+    ids: Vec<i64>,
+    client: Option<String>,
+    resource_id: Option<String>,
+    previous: Map<String, Value>,
+    applied: Map<String, Value>,
+}
+
+impl UndoPlan {
+    fn new(change: AppliedChange) -> Self {
+        Self {
+            ids: vec![change.id],
+            client: change.change.client,
+            resource_id: change.change.resource_id,
+            previous: as_map(change.change.previous),
+            applied: as_map(change.change.applied),
+        }
+    }
+
+    fn absorb(&mut self, change: AppliedChange) {
+        self.ids.push(change.id);
+        for (name, value) in as_map(change.change.previous) {
+            self.previous.entry(name).or_insert(value);
+        }
+        for (name, value) in as_map(change.change.applied) {
+            self.applied.insert(name, value);
+        }
+    }
+}
+
+fn as_map(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// The lock and validity values among written fields.
+pub fn lock_values(fields: &Fields) -> Map<String, Value> {
+    LOCK_PROPERTIES
+        .iter()
+        .filter_map(|name| fields.get(name).map(|v| ((*name).to_owned(), v.clone())))
+        .collect()
+}
+
+fn window_millis(config: &SafetyConfig) -> i64 {
+    i64::try_from(config.window_secs.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+fn elapsed_ms(started: Instant) -> i64 {
+    i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A C4C PATCH; when its outcome is unknown, the employee is read back and the write counts as
+/// done if C4C holds every value.
+pub(crate) async fn update_verified(
+    c4c: &C4cClient,
+    object_id: &str,
+    fields: &Fields,
+) -> Result<(), C4cError> {
+    match c4c.update_employee(object_id, fields, None).await {
+        Ok(_) => Ok(()),
+        Err(error) if error.is_ambiguous() => {
+            let employee = c4c.get_employee(object_id).await?;
+            if holds_fields(&employee, fields) {
+                Ok(())
+            } else {
+                Err(error)
+            }
+        }
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_refuses_a_share_above_one() {
+        let config = SafetyConfig {
+            max_share: 1.5,
+            ..SafetyConfig::default()
+        };
+        assert!(config.validate().unwrap_err().contains("max_share"));
+        assert!(SafetyConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn lock_values_keep_only_lock_and_validity() {
+        let fields = Fields::new()
+            .set("UserLockedIndicator", true)
+            .set("LastName", "Example");
+        let values = lock_values(&fields);
+        assert_eq!(values.len(), 1);
+        assert_eq!(values["UserLockedIndicator"], true);
+    }
+
+    #[test]
+    fn an_undo_plan_restores_the_first_previous_and_expects_the_last_applied() {
+        let change = |id, previous: Value, applied: Value| AppliedChange {
+            id,
+            at: 0,
+            change: NewChange {
+                object_id: "O1".into(),
+                kind: "deactivate".into(),
+                previous,
+                applied,
+                ..NewChange::default()
+            },
+            undone_at: None,
+            undone_by: None,
+        };
+        let mut plan = UndoPlan::new(change(
+            1,
+            json!({"UserLockedIndicator": false}),
+            json!({"UserLockedIndicator": true}),
+        ));
+        plan.absorb(change(
+            2,
+            json!({"UserLockedIndicator": true}),
+            json!({"UserLockedIndicator": false}),
+        ));
+        assert_eq!(plan.previous["UserLockedIndicator"], false);
+        assert_eq!(plan.applied["UserLockedIndicator"], false);
+        assert_eq!(plan.ids, [1, 2]);
+    }
+}

@@ -1,0 +1,58 @@
+//! A lock shared by every replica on one store, for serialising writes to one key.
+
+use super::{Store, StoreError, StoreKind};
+
+/// On PostgreSQL a transaction-scoped advisory lock, released by commit, rollback or a dropped
+/// connection, so a cancelled request cannot leave it held. SQLite is one process's embedded
+/// store: callers' in-process locks suffice and this holds nothing.
+pub struct ReplicaLock {
+    transaction: Option<sqlx::Transaction<'static, sqlx::Any>>,
+}
+
+impl Store {
+    /// Waits for the lock on `key` across replicas.
+    pub async fn lock_across_replicas(&self, key: &str) -> Result<ReplicaLock, StoreError> {
+        if self.kind() != StoreKind::Postgres {
+            return Ok(ReplicaLock { transaction: None });
+        }
+        let mut transaction = self.lock_pool().begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(lock_id(key))
+            .execute(&mut *transaction)
+            .await?;
+        Ok(ReplicaLock {
+            transaction: Some(transaction),
+        })
+    }
+}
+
+impl ReplicaLock {
+    /// Ends the transaction now (dropping the lock does the same, by rollback).
+    pub async fn release(mut self) {
+        if let Some(transaction) = self.transaction.take()
+            && let Err(error) = transaction.commit().await
+        {
+            tracing::warn!(%error, "releasing an advisory lock failed; the connection drops it");
+        }
+    }
+}
+
+/// A stable 64-bit lock id for a key (the first 8 bytes of its SHA-256).
+fn lock_id(key: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let mut bytes = [0_u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_ids_are_stable_and_distinct() {
+        assert_eq!(lock_id("User:a"), lock_id("User:a"));
+        assert_ne!(lock_id("User:a"), lock_id("User:b"));
+    }
+}
