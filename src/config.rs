@@ -144,6 +144,11 @@ pub struct AuthConfig {
     /// Failed authentications one address may make within the window before it gets 429.
     pub failure_limit: u32,
     pub failure_window_secs: u64,
+    pub oauth: crate::auth::settings::OAuthConfig,
+    /// Identity providers whose JWTs are accepted (`[[auth.external]]`).
+    pub external: Vec<crate::auth::settings::ExternalIssuerConfig>,
+    pub admin: crate::auth::settings::AdminConfig,
+    pub client_rate: crate::auth::settings::ClientRateConfig,
 }
 
 impl Default for AuthConfig {
@@ -151,6 +156,10 @@ impl Default for AuthConfig {
         Self {
             failure_limit: 20,
             failure_window_secs: 60,
+            oauth: crate::auth::settings::OAuthConfig::default(),
+            external: Vec::new(),
+            admin: crate::auth::settings::AdminConfig::default(),
+            client_rate: crate::auth::settings::ClientRateConfig::default(),
         }
     }
 }
@@ -270,6 +279,7 @@ impl Config {
                 reason: "must be at least 1".to_owned(),
             });
         }
+        crate::auth::settings::validate(&self.auth).map_err(ConfigError::Invalid)?;
         if self.store.max_connections == 0 {
             return Err(ConfigError::BadValue {
                 key: "store.max_connections".to_owned(),

@@ -6,6 +6,7 @@ mod cli;
 mod deploy;
 mod discovery;
 mod harness;
+mod jwt;
 mod mapping_cli;
 mod metrics;
 mod server;
