@@ -1,6 +1,7 @@
 //! The bridge's integration tests: ONE test binary (each file under tests/ links separately).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin_auth;
 mod auth;
 mod cli;
 mod deploy;
