@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 
 use super::AppState;
@@ -120,6 +120,9 @@ pub async fn require_scim_token(
                 }
                 return response;
             }
+            if let Some(response) = filter_too_long(&request) {
+                return response;
+            }
             request.extensions_mut().insert(identity);
             next.run(request).await
         }
@@ -138,6 +141,22 @@ pub async fn require_scim_token(
             unauthorized(&error.to_string())
         }
     }
+}
+
+/// Longest `filter` query parameter accepted. The filter parser also caps depth and terms; this
+/// bounds the work before parsing starts (real IdP filters are under 200 characters).
+pub const MAX_FILTER_CHARS: usize = 4096;
+
+fn filter_too_long(request: &Request) -> Option<Response> {
+    let query = request.uri().query()?;
+    let too_long = url::form_urlencoded::parse(query.as_bytes())
+        .any(|(key, value)| key == "filter" && value.chars().count() > MAX_FILTER_CHARS);
+    too_long.then(|| {
+        super::error::ApiError(crate::scim::error::ScimError::invalid_filter(format!(
+            "the filter is longer than {MAX_FILTER_CHARS} characters"
+        )))
+        .into_response()
+    })
 }
 
 #[cfg(test)]

@@ -422,3 +422,22 @@ async fn admin_and_client_cli() {
     let (code, _, _) = run(&["oauth-client", "revoke", "okta"], "");
     assert_eq!(code, 0);
 }
+
+#[tokio::test]
+async fn overlong_filter_is_refused_before_parsing() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let app = TestApp::spawn_with(db, |_| {}).await;
+    let token = create_token(&app.store, "okta", None).await.unwrap();
+    let filter = format!("userName eq \"{}\"", "a".repeat(5000));
+    let response = app
+        .client
+        .get(app.url("/scim/v2/Users"))
+        .query(&[("filter", filter.as_str())])
+        .bearer_auth(token.token.expose_secret())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["scimType"], "invalidFilter");
+}
