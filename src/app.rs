@@ -151,6 +151,14 @@ impl Application {
     ) -> Result<(), AppError> {
         let grace = Duration::from_secs(self.state.config.server.shutdown_grace_secs);
         let store = self.state.store.clone();
+        if let (Some(cert), Some(key)) = (
+            self.state.config.server.tls_cert_file.clone(),
+            self.state.config.server.tls_key_file.clone(),
+        ) {
+            let result = self.serve_tls(&cert, &key, grace, shutdown).await;
+            store.close().await;
+            return result;
+        }
         let app = router(self.state);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
@@ -181,6 +189,40 @@ impl Application {
         };
         store.close().await;
         result
+    }
+}
+
+impl Application {
+    /// Serves HTTPS (rustls) until `shutdown`, then drains like the plain server.
+    async fn serve_tls(
+        self,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        grace: Duration,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let tls = crate::http::tls::server_config(cert, key)
+            .map_err(|reason| AppError::Config(ConfigError::Invalid(reason)))?;
+        let listener = self
+            .listener
+            .into_std()
+            .map_err(|error| AppError::Serve(error.to_string()))?;
+        let app = router(self.state);
+        let handle = axum_server::Handle::new();
+        let on_signal = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            on_signal.graceful_shutdown(Some(grace));
+        });
+        axum_server::from_tcp_rustls(
+            listener,
+            axum_server::tls_rustls::RustlsConfig::from_config(tls),
+        )
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+        .map_err(|error| AppError::Serve(error.to_string()))
     }
 }
 

@@ -60,6 +60,9 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// How long shutdown waits for in-flight requests, in seconds.
     pub shutdown_grace_secs: u64,
+    /// Serve HTTPS with this PEM certificate chain (with `tls_key_file`); plain HTTP without.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +74,8 @@ impl Default for ServerConfig {
             request_timeout_secs: 30,
             body_limit_bytes: 1024 * 1024,
             shutdown_grace_secs: 30,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -278,6 +283,19 @@ impl Config {
                 value: "0".to_owned(),
                 reason: "must be at least 1".to_owned(),
             });
+        }
+        match (&self.server.tls_cert_file, &self.server.tls_key_file) {
+            (Some(cert), Some(key)) => {
+                crate::http::tls::server_config(cert, key).map_err(|reason| {
+                    ConfigError::Invalid(format!("server.tls_cert_file/tls_key_file: {reason}"))
+                })?;
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "set both server.tls_cert_file and server.tls_key_file, or neither".to_owned(),
+                ));
+            }
         }
         crate::auth::settings::validate(&self.auth).map_err(ConfigError::Invalid)?;
         if self.store.max_connections == 0 {

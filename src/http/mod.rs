@@ -10,6 +10,7 @@ mod health;
 mod oauth;
 mod observability;
 mod scim;
+pub mod tls;
 mod users;
 
 use std::sync::Arc;

@@ -12,4 +12,5 @@ mod mapping_cli;
 mod metrics;
 mod server;
 mod store;
+mod tls;
 mod users;
