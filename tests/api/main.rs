@@ -10,6 +10,7 @@ mod harness;
 mod jwt;
 mod mapping_cli;
 mod metrics;
+mod secrets;
 mod server;
 mod store;
 mod tls;
