@@ -173,6 +173,15 @@ impl Application {
             }
             _ => None,
         };
+        if let (Some(cert), Some(key)) = (
+            self.state.config.server.tls_cert_file.clone(),
+            self.state.config.server.tls_key_file.clone(),
+        ) {
+            let result = self.serve_tls(&cert, &key, grace, shutdown).await;
+            stop_worker(worker_stop, worker, grace).await;
+            store.close().await;
+            return result;
+        }
         let app = router(self.state);
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
@@ -212,6 +221,55 @@ impl Application {
         }
         store.close().await;
         result
+    }
+}
+
+impl Application {
+    /// Serves HTTPS (rustls) until `shutdown`, then drains like the plain server.
+    async fn serve_tls(
+        self,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        grace: Duration,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AppError> {
+        let tls = crate::http::tls::server_config(cert, key)
+            .map_err(|reason| AppError::Config(ConfigError::Invalid(reason)))?;
+        let listener = self
+            .listener
+            .into_std()
+            .map_err(|error| AppError::Serve(error.to_string()))?;
+        let app = router(self.state);
+        let handle = axum_server::Handle::new();
+        let on_signal = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            on_signal.graceful_shutdown(Some(grace));
+        });
+        axum_server::from_tcp_rustls(
+            listener,
+            axum_server::tls_rustls::RustlsConfig::from_config(tls),
+        )
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+        .map_err(|error| AppError::Serve(error.to_string()))
+    }
+}
+
+/// Stops the outbox worker; it finishes the item it is applying (C4C calls have their own time
+/// limit), or is abandoned after `grace` (its lease then lets another worker take the item).
+async fn stop_worker(
+    stop: tokio::sync::oneshot::Sender<()>,
+    worker: Option<tokio::task::JoinHandle<()>>,
+    grace: Duration,
+) {
+    let _ = stop.send(());
+    if let Some(worker) = worker
+        && tokio::time::timeout(grace, worker).await.is_err()
+    {
+        tracing::warn!("outbox worker still busy after the grace period; its lease will expire");
     }
 }
 

@@ -1,6 +1,8 @@
 //! Command line: one binary, one subcommand per job. Exit codes: 0 ok, 1 runtime failure,
 //! 2 usage or configuration error. Errors are one line: what, where, how to fix.
 
+mod security;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -110,6 +112,15 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         by: Option<String>,
     },
+    /// Manage OAuth 2.0 clients of the client-credentials token endpoint (POST /oauth/token).
+    #[command(subcommand, name = "oauth-client")]
+    OAuthClient(security::OAuthClientCommand),
+    /// Rotate and list the keys that sign the bridge's JWTs.
+    #[command(subcommand, name = "signing-key")]
+    SigningKey(security::SigningKeyCommand),
+    /// Manage local admin accounts (roles viewer and operator).
+    #[command(subcommand)]
+    Admin(security::AdminCommand),
     /// Run the C4C OData v2 simulator alone (a local test tenant with fault injection).
     #[command(
         after_help = "Example:\n  c4c-scim-bridge sim --listen 127.0.0.1:8088 --employees 200 --latency-ms 150"
@@ -276,6 +287,27 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
                 &operator(by),
             )
             .await;
+            store.close().await;
+            result
+        }
+        Command::OAuthClient(command) => {
+            let config = load_config(cli.config.as_ref())?;
+            let store = open_store(&config, true).await?;
+            let result = security::oauth_client(&store, command).await;
+            store.close().await;
+            result
+        }
+        Command::SigningKey(command) => {
+            let config = load_config(cli.config.as_ref())?;
+            let store = open_store(&config, true).await?;
+            let result = security::signing_key(&store, &config, command).await;
+            store.close().await;
+            result
+        }
+        Command::Admin(command) => {
+            let config = load_config(cli.config.as_ref())?;
+            let store = open_store(&config, true).await?;
+            let result = security::admin_account(&store, command).await;
             store.close().await;
             result
         }

@@ -60,6 +60,10 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// How long shutdown waits for in-flight requests, in seconds.
     pub shutdown_grace_secs: u64,
+    /// Serve HTTPS with this PEM certificate chain (with `tls_key_file`); plain HTTP without.
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file` (a secret file).
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +75,8 @@ impl Default for ServerConfig {
             request_timeout_secs: 30,
             body_limit_bytes: 1024 * 1024,
             shutdown_grace_secs: 30,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -156,6 +162,11 @@ pub struct AuthConfig {
     pub failure_limit: u32,
     /// Length of the failure-counting window, in seconds.
     pub failure_window_secs: u64,
+    pub oauth: crate::auth::settings::OAuthConfig,
+    /// Identity providers whose JWTs are accepted (`[[auth.external]]`).
+    pub external: Vec<crate::auth::settings::ExternalIssuerConfig>,
+    pub admin: crate::auth::settings::AdminConfig,
+    pub client_rate: crate::auth::settings::ClientRateConfig,
 }
 
 impl Default for AuthConfig {
@@ -163,6 +174,10 @@ impl Default for AuthConfig {
         Self {
             failure_limit: 20,
             failure_window_secs: 60,
+            oauth: crate::auth::settings::OAuthConfig::default(),
+            external: Vec::new(),
+            admin: crate::auth::settings::AdminConfig::default(),
+            client_rate: crate::auth::settings::ClientRateConfig::default(),
         }
     }
 }
@@ -304,6 +319,20 @@ impl Config {
                 reason: "must be at least 1".to_owned(),
             });
         }
+        match (&self.server.tls_cert_file, &self.server.tls_key_file) {
+            (Some(cert), Some(key)) => {
+                crate::http::tls::server_config(cert, key).map_err(|reason| {
+                    ConfigError::Invalid(format!("server.tls_cert_file/tls_key_file: {reason}"))
+                })?;
+            }
+            (None, None) => {}
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "set both server.tls_cert_file and server.tls_key_file, or neither".to_owned(),
+                ));
+            }
+        }
+        crate::auth::settings::validate(&self.auth).map_err(ConfigError::Invalid)?;
         if self.store.max_connections == 0 {
             return Err(ConfigError::BadValue {
                 key: "store.max_connections".to_owned(),

@@ -5,6 +5,17 @@
 //! SHA-256 hash in constant time, so neither a timing difference nor the database reveals a
 //! usable token.
 
+pub mod admin;
+pub mod external;
+pub mod jwt;
+pub mod oauth;
+pub mod session;
+pub mod settings;
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -49,11 +60,11 @@ pub struct ClientIdentity {
     pub name: String,
 }
 
-fn hash_secret(secret: &str) -> String {
+pub(crate) fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-fn random_part(bytes: usize) -> String {
+pub(crate) fn random_part(bytes: usize) -> String {
     let mut buffer = vec![0_u8; bytes];
     rand::rngs::OsRng.fill_bytes(&mut buffer);
     URL_SAFE_NO_PAD.encode(buffer)
@@ -152,6 +163,76 @@ pub async fn verify_token(
         name: row.name,
     })
 }
+
+/// What authenticates SCIM clients besides opaque tokens, and the per-client rate limit.
+pub struct Security {
+    pub keys: jwt::KeyRing,
+    pub oauth: settings::OAuthConfig,
+    pub external: Vec<external::ExternalIssuer>,
+    client_rate: governor::DefaultKeyedRateLimiter<String>,
+}
+
+impl Security {
+    pub fn new(store: Store, auth: &crate::config::AuthConfig) -> Self {
+        let per_second = NonZeroU32::new(auth.client_rate.per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(auth.client_rate.burst).unwrap_or(NonZeroU32::MIN);
+        Self {
+            keys: jwt::KeyRing::new(store, &auth.oauth),
+            oauth: auth.oauth.clone(),
+            external: auth
+                .external
+                .iter()
+                .cloned()
+                .map(external::ExternalIssuer::new)
+                .collect(),
+            client_rate: governor::RateLimiter::keyed(
+                governor::Quota::per_second(per_second).allow_burst(burst),
+            ),
+        }
+    }
+
+    /// Checks any SCIM credential: an opaque `c4csb_` token, a JWT the bridge issued, or a
+    /// JWT from a configured external issuer (chosen by its `iss`, then fully verified).
+    pub async fn authenticate(
+        &self,
+        store: &Store,
+        presented: &SecretString,
+    ) -> Result<ClientIdentity, AuthError> {
+        let token = presented.expose_secret();
+        if token.starts_with(PREFIX) {
+            return verify_token(store, presented).await;
+        }
+        let issuer = jwt::unverified_issuer(token).ok_or(AuthError::Invalid)?;
+        if self.oauth.enabled && issuer == self.oauth.issuer {
+            let client_id = jwt::verify(&self.keys, &self.oauth, token).await?;
+            let client = oauth::live_client(store, &client_id).await?;
+            return Ok(ClientIdentity {
+                token_id: client.client_id,
+                name: client.name,
+            });
+        }
+        let external = self
+            .external
+            .iter()
+            .find(|external| external.config.issuer == issuer)
+            .ok_or(AuthError::Invalid)?;
+        let subject = external.verify(token).await?;
+        Ok(ClientIdentity {
+            token_id: format!("{}:{subject}", external.config.name),
+            name: external.config.name.clone(),
+        })
+    }
+
+    /// `Err(wait)` when the client has used up its request rate.
+    pub fn check_client_rate(&self, client: &ClientIdentity) -> Result<(), Duration> {
+        use governor::clock::{Clock, DefaultClock};
+        self.client_rate
+            .check_key(&client.name)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+pub type SharedSecurity = Arc<Security>;
 
 /// Parses `--expires` values such as `365d`, `12h` or `90days`.
 pub fn parse_validity(text: &str) -> Result<std::time::Duration, AuthError> {

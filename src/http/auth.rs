@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 
 use super::AppState;
 use super::error::scim_error;
-use crate::auth::{AuthError, verify_token};
+use crate::auth::AuthError;
 
 /// Counts failed authentications per client address within a fixed window.
 #[derive(Debug)]
@@ -34,7 +34,7 @@ impl FailureLimiter {
     }
 
     /// Seconds until the address may try again, when it is over the limit.
-    fn blocked_for(&self, ip: IpAddr) -> Option<u64> {
+    pub(crate) fn blocked_for(&self, ip: IpAddr) -> Option<u64> {
         let failures = self.failures.lock().ok()?;
         let (count, since) = failures.get(&ip)?;
         let elapsed = since.elapsed();
@@ -42,7 +42,7 @@ impl FailureLimiter {
             .then(|| (self.window - elapsed).as_secs().max(1))
     }
 
-    fn record_failure(&self, ip: IpAddr) {
+    pub(crate) fn record_failure(&self, ip: IpAddr) {
         if let Ok(mut failures) = self.failures.lock() {
             // Bound the map: forget windows that are over before adding one.
             if failures.len() > 10_000 {
@@ -103,9 +103,26 @@ pub async fn require_scim_token(
     let Some(token) = bearer(&request) else {
         return unauthorized("a bearer token is required (Authorization: Bearer <token>)");
     };
-    match verify_token(&state.store, &token).await {
+    match state.security.authenticate(&state.store, &token).await {
         Ok(identity) => {
             tracing::Span::current().record("client", identity.name.as_str());
+            if let Err(wait) = state.security.check_client_rate(&identity) {
+                let mut response = scim_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "this client is over its request rate; retry later",
+                );
+                let seconds = wait
+                    .as_secs()
+                    .saturating_add(u64::from(wait.subsec_nanos() > 0))
+                    .max(1);
+                if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                return response;
+            }
+            if let Some(response) = filter_too_long(&request) {
+                return response;
+            }
             request.extensions_mut().insert(identity);
             next.run(request).await
         }
@@ -124,6 +141,22 @@ pub async fn require_scim_token(
             unauthorized(&error.to_string())
         }
     }
+}
+
+/// Longest `filter` query parameter accepted. The filter parser also caps depth and terms; this
+/// bounds the work before parsing starts (real IdP filters are under 200 characters).
+pub const MAX_FILTER_CHARS: usize = 4096;
+
+fn filter_too_long(request: &Request) -> Option<Response> {
+    let query = request.uri().query()?;
+    let too_long = url::form_urlencoded::parse(query.as_bytes())
+        .any(|(key, value)| key == "filter" && value.chars().count() > MAX_FILTER_CHARS);
+    too_long.then(|| {
+        super::error::ApiError(crate::scim::error::ScimError::invalid_filter(format!(
+            "the filter is longer than {MAX_FILTER_CHARS} characters"
+        )))
+        .into_response()
+    })
 }
 
 #[cfg(test)]

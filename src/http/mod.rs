@@ -1,13 +1,16 @@
 //! HTTP edge (axum): routers, middleware, error rendering. Handlers stay thin and call into
 //! `provisioning`; nothing below this module knows axum.
 
+pub mod admin_auth;
 pub mod auth;
 mod discovery;
 pub mod error;
 pub mod extract;
 mod health;
+mod oauth;
 mod observability;
 mod scim;
+pub mod tls;
 mod users;
 
 use std::sync::Arc;
@@ -40,6 +43,8 @@ pub struct AppState {
     pub users: Option<Arc<crate::provisioning::users::UserService>>,
     pub auth_failures: Arc<auth::FailureLimiter>,
     pub c4c_health: Arc<health::C4cHealth>,
+    /// JWT keys and issuers, and the per-client rate limit (issue 11).
+    pub security: crate::auth::SharedSecurity,
 }
 
 impl AppState {
@@ -48,7 +53,9 @@ impl AppState {
             config.auth.failure_limit,
             Duration::from_secs(config.auth.failure_window_secs),
         );
+        let security = Arc::new(crate::auth::Security::new(store.clone(), &config.auth));
         Self {
+            security,
             config: Arc::new(config),
             store,
             c4c,
@@ -101,6 +108,9 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(observability::router())
         .nest(&base_path, scim::router(state.clone()))
+        .merge(oauth::router())
+        .merge(admin_auth::router())
+        .layer(axum::middleware::from_fn(admin_auth::read_form_csrf))
         .layer(axum::middleware::from_fn(observability::count_requests))
         .with_state(state)
         .layer(middleware)

@@ -44,6 +44,7 @@ pub enum HoldPolicy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SafetyConfig {
+    /// Turn the breaker on (off: every deprovisioning is applied at once).
     pub enabled: bool,
     /// The sliding window deactivations are counted in, per identity-provider client.
     pub window_secs: u64,

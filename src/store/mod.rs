@@ -5,6 +5,7 @@
 //! the common subset (numbered `$n` parameters, `RETURNING`, partial indexes, times as Unix
 //! milliseconds), so every query exists once and both backends are tested with the same code.
 
+mod auth;
 mod locks;
 mod log;
 mod outbox;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use auth::{AdminSessionRow, AdminUserRow, OAuthClientRow, SigningKeyRow};
 pub use locks::ReplicaLock;
 pub use log::{LogEntry, LogQuery, LogRecord};
 pub use outbox::{OutboxItem, OutboxStatus};

@@ -1,19 +1,23 @@
 //! The bridge's integration tests: ONE test binary (each file under tests/ links separately).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin_auth;
 mod auth;
 mod cli;
 mod deploy;
 mod discovery;
 mod docs;
 mod harness;
+mod jwt;
 mod mapping_cli;
 mod metrics;
 mod otlp;
 mod replicas;
 mod safety;
+mod secrets;
 mod server;
 mod store;
+mod tls;
 mod users;
 mod users_faults;
 mod users_filter;

@@ -1,0 +1,182 @@
+//! Configuration of SCIM client JWTs, external issuers and admin sessions (`[auth.*]`).
+
+use std::path::PathBuf;
+
+use jsonwebtoken::Algorithm;
+use serde::{Deserialize, Serialize};
+
+/// The bridge's own OAuth 2.0 client-credentials token endpoint (`POST /oauth/token`).
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthConfig {
+    /// Serve `/oauth/token` and `/.well-known/jwks.json`, and accept the bridge's JWTs.
+    pub enabled: bool,
+    /// `iss` of issued tokens; use the bridge's public URL in production.
+    pub issuer: String,
+    /// `aud` of issued tokens.
+    pub audience: String,
+    /// Lifetime of an issued access token.
+    pub token_ttl_secs: u64,
+    /// Tolerance for clocks that differ between the bridge's replicas.
+    pub clock_skew_secs: u64,
+    /// An ES256 (P-256) private key in PKCS#8 PEM to sign with. Without it the bridge generates
+    /// keys and keeps them in the store (`signing-key rotate` makes a new one).
+    pub signing_key_file: Option<PathBuf>,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            issuer: "c4c-scim-bridge".to_owned(),
+            audience: "c4c-scim-bridge".to_owned(),
+            token_ttl_secs: 900,
+            clock_skew_secs: 30,
+            signing_key_file: None,
+        }
+    }
+}
+
+/// An identity provider whose own JWTs the SCIM API accepts (Entra ID, Okta...).
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalIssuerConfig {
+    /// The client name used in logs and the mapping log, e.g. `entra-prod`.
+    pub name: String,
+    /// Exact `iss` value expected.
+    pub issuer: String,
+    /// `aud` value expected (the application id URI or client id registered for the bridge).
+    pub audience: String,
+    /// Where the issuer publishes its signing keys.
+    pub jwks_url: String,
+    /// Signature algorithms accepted; asymmetric only.
+    #[serde(default = "default_external_algorithms")]
+    #[schemars(with = "Vec<String>")]
+    pub algorithms: Vec<Algorithm>,
+    /// Tolerance for clocks that differ between the issuer and the bridge, in seconds.
+    #[serde(default = "default_external_skew")]
+    pub clock_skew_secs: u64,
+    /// How long a fetched JWKS is trusted before it is fetched again.
+    #[serde(default = "default_jwks_refresh")]
+    pub jwks_refresh_secs: u64,
+    /// A token with an unknown `kid` makes the bridge fetch the JWKS again, at most this often.
+    #[serde(default = "default_unknown_kid_refetch")]
+    pub unknown_kid_refetch_secs: u64,
+}
+
+fn default_unknown_kid_refetch() -> u64 {
+    5
+}
+
+fn default_external_algorithms() -> Vec<Algorithm> {
+    vec![Algorithm::RS256]
+}
+
+fn default_external_skew() -> u64 {
+    60
+}
+
+fn default_jwks_refresh() -> u64 {
+    3600
+}
+
+impl ExternalIssuerConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.algorithms.is_empty() {
+            return Err(format!(
+                "auth.external {:?}: algorithms must name at least one, e.g. [\"RS256\"]",
+                self.name
+            ));
+        }
+        if let Some(symmetric) = self.algorithms.iter().find(|algorithm| {
+            matches!(
+                algorithm,
+                Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+            )
+        }) {
+            return Err(format!(
+                "auth.external {:?}: {symmetric:?} is symmetric and cannot be checked against a JWKS; use RS256, PS256 or ES256",
+                self.name
+            ));
+        }
+        let url = url::Url::parse(&self.jwks_url)
+            .map_err(|error| format!("auth.external {:?}: jwks_url: {error}", self.name))?;
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err(format!(
+                "auth.external {:?}: jwks_url must be an https URL",
+                self.name
+            ));
+        }
+        if self.issuer.is_empty() || self.audience.is_empty() {
+            return Err(format!(
+                "auth.external {:?}: issuer and audience must not be empty",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Admin sessions (the admin UI and API under /admin).
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Mark the session cookie `Secure` (and name it `__Host-...`). Turn off only for plain-http
+    /// development: browsers then send the cookie over unencrypted connections.
+    pub cookie_secure: bool,
+    /// A session ends after this long without a request.
+    pub session_idle_secs: u64,
+    /// A session ends this long after login, whatever its use.
+    pub session_max_secs: u64,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            cookie_secure: true,
+            session_idle_secs: 30 * 60,
+            session_max_secs: 12 * 3600,
+        }
+    }
+}
+
+/// Per-client request rate on the SCIM API (after authentication).
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientRateConfig {
+    /// Sustained requests per second one client (token name or OAuth client) may make.
+    pub per_second: u32,
+    /// Requests a client may make at once above the sustained rate.
+    pub burst: u32,
+}
+
+impl Default for ClientRateConfig {
+    fn default() -> Self {
+        Self {
+            per_second: 50,
+            burst: 100,
+        }
+    }
+}
+
+/// Checks the `[auth]` settings types cannot, including that a signing key file is usable.
+pub fn validate(auth: &crate::config::AuthConfig) -> Result<(), String> {
+    for issuer in &auth.external {
+        issuer.validate()?;
+    }
+    if auth.oauth.token_ttl_secs == 0 || auth.oauth.token_ttl_secs > 24 * 3600 {
+        return Err("auth.oauth.token_ttl_secs must be between 1 and 86400".to_owned());
+    }
+    if auth.client_rate.per_second == 0 || auth.client_rate.burst == 0 {
+        return Err("auth.client_rate.per_second and burst must be at least 1".to_owned());
+    }
+    if auth.admin.session_idle_secs == 0 || auth.admin.session_max_secs == 0 {
+        return Err(
+            "auth.admin.session_idle_secs and session_max_secs must be at least 1".to_owned(),
+        );
+    }
+    if let Some(path) = &auth.oauth.signing_key_file {
+        super::jwt::SigningKey::from_pem_file(path).map_err(|error| error.to_string())?;
+    }
+    Ok(())
+}
