@@ -40,10 +40,13 @@ impl From<crate::mapping::MappingError> for ProvisioningError {
 impl From<StoreError> for ProvisioningError {
     fn from(error: StoreError) -> Self {
         match error {
-            StoreError::Unavailable(_) => Self {
-                error: ScimError::plain(503, "the bridge's store is unavailable; retry later"),
-                retry_after: Some(DEFAULT_RETRY_AFTER),
-            },
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "store unavailable; answering 503");
+                Self {
+                    error: ScimError::plain(503, "the bridge's store is unavailable; retry later"),
+                    retry_after: Some(DEFAULT_RETRY_AFTER),
+                }
+            }
             StoreError::Conflict(detail) => ScimError::uniqueness(detail).into(),
             StoreError::NotFound(id) => ScimError::not_found(format!("no resource {id}")).into(),
             StoreError::VersionMismatch => ScimError::precondition_failed(

@@ -284,3 +284,46 @@ async fn two_serve_processes_share_one_postgres() {
     }
     store.close().await;
 }
+
+/// A burst of distinct creates larger than the connection pool: every one succeeds. (With the
+/// advisory locks on the same pool, each holder waited for a second connection that the other
+/// holders kept: all of them failed after the acquire timeout.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_larger_than_the_pool_is_served() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let sim = start_sim(1).await;
+    let c4c = crate::harness::c4c_config_for(&sim);
+    let app = crate::harness::TestApp::spawn_with(db, move |config| {
+        config.store.max_connections = 4;
+        config.c4c = Some(c4c);
+    })
+    .await;
+    let token = create_token(&app.store, "okta", None).await.unwrap();
+    let token = token.token.expose_secret().to_owned();
+    let employees_before = sim.employees().len();
+    const BURST: usize = 30;
+    let tasks: Vec<_> = (0..BURST)
+        .map(|n| {
+            let (client, token, url) =
+                (app.client.clone(), token.clone(), app.url("/scim/v2/Users"));
+            tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .header("content-type", "application/scim+json")
+                    .body(user(100 + n).to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
+    assert_eq!(sim.employees().len(), employees_before + BURST);
+}
