@@ -7,6 +7,8 @@
 #[path = "../../src/scim/mod.rs"]
 pub mod scim;
 
+pub mod c4c;
+
 use scim::filter::{Filter, PatchPath};
 use scim::schema::{GROUP_RESOURCE, USER_RESOURCE};
 use serde_json::{Value, json};
@@ -132,3 +134,54 @@ pub fn fuzz_resource(data: &[u8]) {
         }
     }
 }
+
+/// OData JSON responses: the collection and entity parsers never panic, whatever C4C (or a
+/// proxy in front of it) sends; a parsed collection holds objects only.
+pub fn fuzz_odata_response(data: &[u8]) {
+    if let Ok(page) = c4c::odata::parse_collection(data) {
+        let _ = format!("{page:?}");
+    }
+    let _ = c4c::odata::parse_entity(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = c4c::odata::parse_odata_date(text);
+    }
+    // Error bodies (JSON or XML): always some error, whatever the body.
+    for status in [400, 403, 404, 412, 429, 500, 503] {
+        let error = c4c::error::error_from_response(status, false, None, data);
+        let _ = error.to_string();
+    }
+}
+
+/// `$batch` responses: the multipart parser never panics, and a parsed answer has exactly one
+/// result per requested part, and one per change inside a changeset.
+pub fn fuzz_batch_response(data: &[u8]) {
+    use c4c::batch::{BatchChange, BatchPart, BatchPartResult};
+    let request = vec![
+        BatchPart::Changeset(vec![
+            BatchChange::post("EmployeeCollection", json!({"FirstName": "A"})),
+            BatchChange::patch("EmployeeCollection('00163E')", json!({"LastName": "B"}), None),
+        ]),
+        BatchPart::Get("EmployeeCollection?$top=1".to_owned()),
+        BatchPart::Changeset(vec![BatchChange::delete(
+            "EmployeeUserBusinessRoleAssignmentCollection('00163F')",
+        )]),
+    ];
+    for content_type in [
+        "multipart/mixed; boundary=batch_resp",
+        "multipart/mixed;boundary=\"batch_resp\"",
+    ] {
+        if let Ok(results) = c4c::batch::parse(content_type, data, &request) {
+            assert_eq!(results.len(), request.len());
+            for (result, part) in results.iter().zip(&request) {
+                match (result, part) {
+                    (BatchPartResult::Get(_), BatchPart::Get(_)) => {}
+                    (BatchPartResult::Changeset(changes), BatchPart::Changeset(asked)) => {
+                        assert_eq!(changes.len(), asked.len());
+                    }
+                    _ => panic!("result kind does not match its request part"),
+                }
+            }
+        }
+    }
+}
+

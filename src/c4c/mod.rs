@@ -10,6 +10,8 @@ mod client;
 pub mod config;
 pub mod error;
 pub mod filter;
+#[cfg(test)]
+mod fuzz_seeds;
 pub mod metadata;
 pub mod model;
 pub mod observer;
