@@ -126,6 +126,52 @@ pub struct AdminConfig {
     pub session_idle_secs: u64,
     /// A session ends this long after login, whatever its use.
     pub session_max_secs: u64,
+    /// Sign-in through an OpenID Connect provider (`[auth.admin.oidc]`), beside local accounts.
+    #[serde(skip_serializing)]
+    pub oidc: Option<OidcConfig>,
+}
+
+/// An OpenID Connect provider for admin sign-in; only members of the configured groups or
+/// roles get in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The provider's issuer URL; discovery reads `/.well-known/openid-configuration` under it.
+    pub issuer_url: String,
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<secrecy::SecretString>,
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// This bridge's callback as registered at the provider: `https://HOST/admin/oidc/callback`.
+    pub redirect_url: String,
+    /// Scopes asked for besides `openid`.
+    #[serde(default = "default_oidc_scopes")]
+    pub scopes: Vec<String>,
+    /// The ID-token claim holding the user's groups or roles (a string or a list of strings).
+    #[serde(default = "default_role_claim")]
+    pub role_claim: String,
+    /// Claim values that make a user an operator.
+    #[serde(default)]
+    pub operator_values: Vec<String>,
+    /// Claim values that make a user a viewer. A user with neither is refused.
+    #[serde(default)]
+    pub viewer_values: Vec<String>,
+    /// The claim shown as the user's name (falls back to `sub`).
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+}
+
+fn default_oidc_scopes() -> Vec<String> {
+    vec!["profile".to_owned(), "email".to_owned()]
+}
+
+fn default_role_claim() -> String {
+    "groups".to_owned()
+}
+
+fn default_username_claim() -> String {
+    "preferred_username".to_owned()
 }
 
 impl Default for AdminConfig {
@@ -134,6 +180,7 @@ impl Default for AdminConfig {
             cookie_secure: true,
             session_idle_secs: 30 * 60,
             session_max_secs: 12 * 3600,
+            oidc: None,
         }
     }
 }
@@ -172,6 +219,21 @@ pub fn validate(auth: &crate::config::AuthConfig) -> Result<(), String> {
         return Err(
             "auth.admin.session_idle_secs and session_max_secs must be at least 1".to_owned(),
         );
+    }
+    if let Some(oidc) = &auth.admin.oidc {
+        url::Url::parse(&oidc.issuer_url)
+            .map_err(|error| format!("auth.admin.oidc.issuer_url: {error}"))?;
+        url::Url::parse(&oidc.redirect_url)
+            .map_err(|error| format!("auth.admin.oidc.redirect_url: {error}"))?;
+        if oidc.operator_values.is_empty() && oidc.viewer_values.is_empty() {
+            return Err("auth.admin.oidc: set operator_values and/or viewer_values (the groups or roles allowed in)".to_owned());
+        }
+        crate::config::resolve_secret(
+            "auth.admin.oidc.client_secret",
+            &oidc.client_secret,
+            &oidc.client_secret_file,
+        )
+        .map_err(|error| error.to_string())?;
     }
     if let Some(path) = &auth.oauth.signing_key_file {
         super::jwt::SigningKey::from_pem_file(path).map_err(|error| error.to_string())?;
