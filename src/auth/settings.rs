@@ -240,3 +240,66 @@ pub fn validate(auth: &crate::config::AuthConfig) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return its large error type
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    /// Loads inside a figment Jail, so that environment variables other tests set meanwhile
+    /// cannot leak in.
+    fn load(text: &str) -> Result<Config, String> {
+        let mut loaded = None;
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", text)?;
+            loaded =
+                Some(Config::load(Some(Path::new("c.toml"))).map_err(|error| error.to_string()));
+            Ok(())
+        });
+        loaded.unwrap()
+    }
+
+    #[test]
+    fn external_issuers_and_oidc_parse_from_toml() {
+        let config = load(
+            "[[auth.external]]\nname = \"entra\"\nissuer = \"https://login.example/t/v2.0\"\n\
+             audience = \"api://bridge\"\njwks_url = \"https://login.example/keys\"\n\
+             algorithms = [\"RS256\", \"ES256\"]\n\
+             [auth.admin.oidc]\nissuer_url = \"https://login.example/t/v2.0\"\nclient_id = \"c\"\n\
+             client_secret = \"s\"\nredirect_url = \"https://bridge.example/admin/oidc/callback\"\n\
+             operator_values = [\"ops\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.auth.external[0].clock_skew_secs, 60);
+        assert_eq!(config.auth.external[0].algorithms.len(), 2);
+        let oidc = config.auth.admin.oidc.unwrap();
+        assert_eq!(oidc.role_claim, "groups");
+        assert!(
+            !format!("{oidc:?}").contains("\"s\""),
+            "secret redacted in Debug"
+        );
+    }
+
+    #[test]
+    fn unusable_settings_are_refused_with_their_key() {
+        let error = load(
+            "[[auth.external]]\nname = \"x\"\nissuer = \"i\"\naudience = \"a\"\n\
+             jwks_url = \"https://idp.example/keys\"\nalgorithms = [\"HS256\"]\n",
+        )
+        .unwrap_err();
+        assert!(error.contains("symmetric"), "{error}");
+        let error = load(
+            "[auth.admin.oidc]\nissuer_url = \"https://idp.example\"\nclient_id = \"c\"\n\
+             redirect_url = \"https://b.example/admin/oidc/callback\"\n",
+        )
+        .unwrap_err();
+        assert!(error.contains("operator_values"), "{error}");
+        let error =
+            load("[auth.oauth]\nsigning_key_file = \"/nonexistent/key.pem\"\n").unwrap_err();
+        assert!(error.contains("/nonexistent/key.pem"), "{error}");
+        let error = load("[auth.client_rate]\nper_second = 0\n").unwrap_err();
+        assert!(error.contains("client_rate"), "{error}");
+    }
+}
