@@ -60,7 +60,9 @@ async fn planted_secrets_never_reach_logs_mapping_log_admin_api_or_check() {
         .with_env_filter("trace,hyper=debug,h2=debug,sqlx=debug,rustls=debug")
         .with_ansi(false)
         .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+    // Current-thread test runtime: the bridge's tasks run on this thread, so a thread-local
+    // subscriber sees all their events without touching other tests.
+    let _capture = tracing::subscriber::set_default(subscriber);
 
     let c4c_password = planted("c4c-password");
     let c4c_client_secret = planted("c4c-client-secret");
