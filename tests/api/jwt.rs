@@ -482,3 +482,63 @@ fn symmetric_algorithms_are_refused_for_external_issuers() {
     };
     assert!(config.validate().unwrap_err().contains("symmetric"));
 }
+
+/// A fixed RSA key (tests only; ring cannot generate RSA keys): PKCS#8 PEM, its public PEM and
+/// its modulus as base64url.
+const RSA_KEY_PEM: &str = include_str!("rsa_test_key.pem");
+const RSA_PUBLIC_PEM: &str = include_str!("rsa_test_key.pub.pem");
+const RSA_MODULUS: &str = include_str!("rsa_test_key.n");
+
+#[tokio::test]
+async fn external_rs256_tokens_like_entra_are_accepted_and_confusion_is_refused() {
+    let jwk = serde_json::json!({
+        "kty": "RSA", "kid": "entra-key", "use": "sig", "n": RSA_MODULUS.trim(), "e": "AQAB",
+    });
+    let server = jwks_server(vec![jwk]).await;
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let jwks_url = server.url.clone();
+    let app = TestApp::spawn_with(db, move |config| {
+        config.auth.external.push(ExternalIssuerConfig {
+            name: "entra-prod".to_owned(),
+            issuer: ISSUER.to_owned(),
+            audience: AUDIENCE.to_owned(),
+            jwks_url,
+            algorithms: vec![Algorithm::RS256],
+            clock_skew_secs: 60,
+            jwks_refresh_secs: 3600,
+            unknown_kid_refetch_secs: 5,
+        });
+    })
+    .await;
+    let key = EncodingKey::from_rsa_pem(RSA_KEY_PEM.as_bytes()).unwrap();
+    let sign_with = |algorithm: Algorithm, key: &EncodingKey| {
+        let mut header = Header::new(algorithm);
+        header.kid = Some("entra-key".to_owned());
+        jsonwebtoken::encode(&header, &claims(ISSUER, AUDIENCE, 600, 0), key).unwrap()
+    };
+    assert_eq!(
+        scim_status(&app, &sign_with(Algorithm::RS256, &key))
+            .await
+            .0,
+        200
+    );
+    // Same key, an algorithm not configured.
+    assert_eq!(
+        scim_status(&app, &sign_with(Algorithm::RS384, &key))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        scim_status(&app, &sign_with(Algorithm::PS256, &key))
+            .await
+            .0,
+        401
+    );
+    // The classic confusion: HS256 keyed with the published public key.
+    let confusion = sign_with(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(RSA_PUBLIC_PEM.as_bytes()),
+    );
+    assert_eq!(scim_status(&app, &confusion).await.0, 401);
+}
