@@ -127,21 +127,26 @@ fn thumbprint(x: &str, y: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
 
-/// Makes a new stored signing key; the keys signing until now keep verifying for `verify_for`.
+/// Makes a new stored signing key; earlier keys keep verifying for `verify_for` at most.
 pub async fn rotate(store: &Store, verify_for: Duration) -> Result<String, AuthError> {
-    let (key, der) =
-        SigningKey::generate().map_err(|error| AuthError::BadRequest(error.to_string()))?;
     let now = now_millis();
     store
         .retire_signing_keys(
             now.saturating_add(i64::try_from(verify_for.as_millis()).unwrap_or(i64::MAX)),
         )
         .await?;
+    insert_new_key(store).await
+}
+
+/// Stores a new key that signs from now on.
+async fn insert_new_key(store: &Store) -> Result<String, AuthError> {
+    let (key, der) =
+        SigningKey::generate().map_err(|error| AuthError::BadRequest(error.to_string()))?;
     store
         .insert_signing_key(&SigningKeyRow {
             kid: key.kid.clone(),
             private_pkcs8: STANDARD.encode(&der),
-            created_at: now,
+            created_at: now_millis(),
             verify_until: None,
         })
         .await?;
@@ -187,8 +192,8 @@ impl KeyRing {
         }
         let mut rows = self.store.live_signing_keys(now_millis()).await?;
         if self.file_key.is_none() && !rows.iter().any(|row| row.verify_until.is_none()) {
-            // First start: make the key this bridge signs with.
-            rotate(&self.store, Duration::ZERO).await?;
+            // First start: make the key this bridge signs with (no other key is retired).
+            insert_new_key(&self.store).await?;
             rows = self.store.live_signing_keys(now_millis()).await?;
         }
         let mut keys = Vec::new();

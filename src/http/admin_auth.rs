@@ -397,6 +397,22 @@ async fn logout(State(state): State<AppState>, admin: AdminSession) -> Response 
     response
 }
 
+/// Escapes text for HTML content and attribute values (OIDC user names come from the IdP).
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// Placeholder landing page until the admin UI (issue 12) takes /admin over.
 async fn landing(admin: AdminSession) -> Response {
     page(
@@ -406,7 +422,9 @@ async fn landing(admin: AdminSession) -> Response {
              <body><main><h1>c4c-scim-bridge admin</h1><p>Signed in as {} ({}).</p>\
              <form method=\"post\" action=\"/admin/logout\"><input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">\
              <button type=\"submit\">Sign out</button></form></main></body></html>",
-            admin.user, admin.role, admin.csrf_token
+            escape_html(&admin.user),
+            admin.role,
+            admin.csrf_token
         ),
     )
 }
@@ -479,5 +497,32 @@ async fn revoke_token(
             tracing::error!(%error, "admin: cannot revoke a token");
             AdminRejection::Unavailable.into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape_html("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
+    }
+
+    #[test]
+    fn cookie_value_finds_the_named_cookie_only() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; c4csb_admin=xyz; b=2"),
+        );
+        assert_eq!(
+            cookie_value(&headers, "c4csb_admin").map(|v| v.expose_secret().to_owned()),
+            Some("xyz".to_owned())
+        );
+        assert!(cookie_value(&headers, "__Host-c4csb_admin").is_none());
     }
 }
