@@ -22,6 +22,10 @@ pub struct OAuthConfig {
     /// An ES256 (P-256) private key in PKCS#8 PEM to sign with. Without it the bridge generates
     /// keys and keeps them in the store (`signing-key rotate` makes a new one).
     pub signing_key_file: Option<PathBuf>,
+    /// Base64 of 32 random bytes (`openssl rand -base64 32`) that encrypts the signing keys the
+    /// bridge stores, so that a copy of the database alone cannot mint tokens. Keys stored
+    /// before it was set are still read.
+    pub key_encryption_key_file: Option<PathBuf>,
 }
 
 impl Default for OAuthConfig {
@@ -33,6 +37,7 @@ impl Default for OAuthConfig {
             token_ttl_secs: 900,
             clock_skew_secs: 30,
             signing_key_file: None,
+            key_encryption_key_file: None,
         }
     }
 }
@@ -234,6 +239,9 @@ pub fn validate(auth: &crate::config::AuthConfig) -> Result<(), String> {
             &oidc.client_secret_file,
         )
         .map_err(|error| error.to_string())?;
+    }
+    if let Some(path) = &auth.oauth.key_encryption_key_file {
+        super::jwt::KeyEncryptionKey::from_file(path).map_err(|error| error.to_string())?;
     }
     if let Some(path) = &auth.oauth.signing_key_file {
         super::jwt::SigningKey::from_pem_file(path).map_err(|error| error.to_string())?;
