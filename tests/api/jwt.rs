@@ -624,4 +624,11 @@ async fn stored_signing_keys_are_encrypted_with_the_key_encryption_key() {
             .to_string()
             .contains("32 bytes")
     );
+
+    // A bridge started without the key-encryption key answers 503 (its fault, not the client's)
+    // and says nothing about its keys to the client.
+    let app = TestApp::spawn_with(db, |_| {}).await;
+    let (status, body) = scim_status(&app, &token).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(!body.contains("key_encryption"), "{body}");
 }
