@@ -29,9 +29,14 @@ CREATE TABLE admin_users (
     updated_at    BIGINT NOT NULL
 );
 
+-- source 'local': the role is read from admin_users on every request (a removed account or a
+-- changed role applies at once); source 'oidc': the role the identity provider's claim gave at
+-- login, kept for the session's life.
 CREATE TABLE admin_sessions (
     id_hash      TEXT PRIMARY KEY NOT NULL,
     username     TEXT NOT NULL,
+    source       TEXT NOT NULL,
+    role         TEXT NOT NULL,
     csrf_token   TEXT NOT NULL,
     created_at   BIGINT NOT NULL,
     last_seen_at BIGINT NOT NULL,

@@ -127,21 +127,135 @@ fn thumbprint(x: &str, y: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
 }
 
-/// Makes a new stored signing key; the keys signing until now keep verifying for `verify_for`.
-pub async fn rotate(store: &Store, verify_for: Duration) -> Result<String, AuthError> {
-    let (key, der) =
-        SigningKey::generate().map_err(|error| AuthError::BadRequest(error.to_string()))?;
+/// Encrypts stored signing keys (AES-256-GCM, the key's kid as associated data), so that a copy
+/// of the database alone cannot mint tokens. Read from `auth.oauth.key_encryption_key_file`:
+/// base64 of 32 random bytes (`openssl rand -base64 32`).
+pub struct KeyEncryptionKey(ring::aead::LessSafeKey);
+
+const SEALED_PREFIX: &str = "enc:v1:";
+
+impl KeyEncryptionKey {
+    pub fn from_file(path: &Path) -> Result<Self, KeyError> {
+        let file_error = |reason: String| KeyError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|error| file_error(error.to_string()))?;
+        let bytes = STANDARD.decode(text.trim()).map_err(|_| {
+            file_error("not base64 (make one with `openssl rand -base64 32`)".to_owned())
+        })?;
+        let key = ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &bytes)
+            .map_err(|_| file_error(format!("must hold 32 bytes, found {}", bytes.len())))?;
+        Ok(Self(ring::aead::LessSafeKey::new(key)))
+    }
+
+    fn seal(&self, kid: &str, der: &[u8]) -> Result<String, KeyError> {
+        use ring::rand::SecureRandom;
+        let mut nonce = [0_u8; ring::aead::NONCE_LEN];
+        SystemRandom::new()
+            .fill(&mut nonce)
+            .map_err(|_| KeyError::Format("no randomness".to_owned()))?;
+        let mut sealed = der.to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(kid.as_bytes()),
+                &mut sealed,
+            )
+            .map_err(|_| KeyError::Format("cannot encrypt the signing key".to_owned()))?;
+        Ok(format!(
+            "{SEALED_PREFIX}{}:{}",
+            STANDARD.encode(nonce),
+            STANDARD.encode(sealed)
+        ))
+    }
+
+    fn open(&self, kid: &str, sealed: &str) -> Result<Vec<u8>, KeyError> {
+        let corrupt = || {
+            KeyError::Format(format!(
+                "stored signing key {kid} cannot be decrypted with this key-encryption key"
+            ))
+        };
+        let (nonce, data) = sealed.split_once(':').ok_or_else(corrupt)?;
+        let nonce: [u8; ring::aead::NONCE_LEN] = STANDARD
+            .decode(nonce)
+            .ok()
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or_else(corrupt)?;
+        let mut data = STANDARD.decode(data).map_err(|_| corrupt())?;
+        let plain = self
+            .0
+            .open_in_place(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(kid.as_bytes()),
+                &mut data,
+            )
+            .map_err(|_| corrupt())?;
+        Ok(plain.to_vec())
+    }
+}
+
+fn key_encryption_key(config: &OAuthConfig) -> Result<Option<KeyEncryptionKey>, AuthError> {
+    config
+        .key_encryption_key_file
+        .as_deref()
+        .map(KeyEncryptionKey::from_file)
+        .transpose()
+        .map_err(|error| AuthError::BadRequest(error.to_string()))
+}
+
+/// The PKCS#8 DER of a stored key, decrypting it when it was stored encrypted.
+fn stored_der(kek: Option<&KeyEncryptionKey>, row: &SigningKeyRow) -> Result<Vec<u8>, AuthError> {
+    match row.private_pkcs8.strip_prefix(SEALED_PREFIX) {
+        Some(sealed) => kek
+            .ok_or_else(|| {
+                AuthError::BadRequest(format!(
+                    "stored signing key {} is encrypted: set auth.oauth.key_encryption_key_file",
+                    row.kid
+                ))
+            })?
+            .open(&row.kid, sealed)
+            .map_err(|error| AuthError::BadRequest(error.to_string())),
+        None => STANDARD.decode(row.private_pkcs8.as_bytes()).map_err(|_| {
+            AuthError::BadRequest(format!("stored signing key {} is corrupt", row.kid))
+        }),
+    }
+}
+
+/// Makes a new stored signing key; earlier keys keep verifying for `verify_for` at most.
+pub async fn rotate(
+    store: &Store,
+    config: &OAuthConfig,
+    verify_for: Duration,
+) -> Result<String, AuthError> {
+    let kek = key_encryption_key(config)?;
     let now = now_millis();
     store
         .retire_signing_keys(
             now.saturating_add(i64::try_from(verify_for.as_millis()).unwrap_or(i64::MAX)),
         )
         .await?;
+    insert_new_key(store, kek.as_ref()).await
+}
+
+/// Stores a new key that signs from now on (encrypted when a key-encryption key is set).
+async fn insert_new_key(
+    store: &Store,
+    kek: Option<&KeyEncryptionKey>,
+) -> Result<String, AuthError> {
+    let (key, der) =
+        SigningKey::generate().map_err(|error| AuthError::BadRequest(error.to_string()))?;
+    let private_pkcs8 = match kek {
+        Some(kek) => kek
+            .seal(&key.kid, &der)
+            .map_err(|error| AuthError::BadRequest(error.to_string()))?,
+        None => STANDARD.encode(&der),
+    };
     store
         .insert_signing_key(&SigningKeyRow {
             kid: key.kid.clone(),
-            private_pkcs8: STANDARD.encode(&der),
-            created_at: now,
+            private_pkcs8,
+            created_at: now_millis(),
             verify_until: None,
         })
         .await?;
@@ -159,6 +273,7 @@ struct Loaded {
 pub struct KeyRing {
     store: Store,
     file_key: Option<Arc<SigningKey>>,
+    kek: Option<KeyEncryptionKey>,
     loaded: RwLock<Option<Loaded>>,
 }
 
@@ -172,9 +287,14 @@ impl KeyRing {
                 .ok()
                 .map(Arc::new)
         });
+        let kek = key_encryption_key(config)
+            .map_err(|error| tracing::error!(%error, "key-encryption key unusable"))
+            .ok()
+            .flatten();
         Self {
             store,
             file_key,
+            kek,
             loaded: RwLock::new(None),
         }
     }
@@ -187,16 +307,14 @@ impl KeyRing {
         }
         let mut rows = self.store.live_signing_keys(now_millis()).await?;
         if self.file_key.is_none() && !rows.iter().any(|row| row.verify_until.is_none()) {
-            // First start: make the key this bridge signs with.
-            rotate(&self.store, Duration::ZERO).await?;
+            // First start: make the key this bridge signs with (no other key is retired).
+            insert_new_key(&self.store, self.kek.as_ref()).await?;
             rows = self.store.live_signing_keys(now_millis()).await?;
         }
         let mut keys = Vec::new();
         let mut signer = self.file_key.clone();
         for row in rows {
-            let der = STANDARD.decode(row.private_pkcs8.as_bytes()).map_err(|_| {
-                AuthError::BadRequest(format!("stored signing key {} is corrupt", row.kid))
-            })?;
+            let der = stored_der(self.kek.as_ref(), &row)?;
             let key = Arc::new(
                 SigningKey::from_pkcs8_der(&der)
                     .map_err(|error| AuthError::BadRequest(error.to_string()))?,

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod external;
 pub mod jwt;
 pub mod oauth;
+pub mod oidc;
 pub mod session;
 pub mod settings;
 
@@ -170,6 +171,8 @@ pub struct Security {
     pub oauth: settings::OAuthConfig,
     pub external: Vec<external::ExternalIssuer>,
     client_rate: governor::DefaultKeyedRateLimiter<String>,
+    /// Admin sign-in through OpenID Connect, when `[auth.admin.oidc]` is configured.
+    pub oidc: Option<oidc::OidcLogin>,
 }
 
 impl Security {
@@ -188,6 +191,12 @@ impl Security {
             client_rate: governor::RateLimiter::keyed(
                 governor::Quota::per_second(per_second).allow_burst(burst),
             ),
+            // A broken configuration is reported by `Config::validate`; here it only disables OIDC.
+            oidc: auth.admin.oidc.clone().and_then(|config| {
+                oidc::OidcLogin::new(config)
+                    .map_err(|error| tracing::error!(%error, "admin OIDC sign-in disabled"))
+                    .ok()
+            }),
         }
     }
 

@@ -27,11 +27,19 @@ pub struct NewSession {
     pub identity: AdminIdentity,
 }
 
+/// Where an admin signed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Local,
+    Oidc,
+}
+
 pub async fn start(
     store: &Store,
     config: &AdminConfig,
     user: &str,
     role: Role,
+    source: Source,
 ) -> Result<NewSession, AuthError> {
     let id = random_part(32);
     let csrf_token = random_part(32);
@@ -39,6 +47,11 @@ pub async fn start(
     let row = AdminSessionRow {
         id_hash: hash_secret(&id),
         username: user.to_owned(),
+        source: match source {
+            Source::Local => "local",
+            Source::Oidc => "oidc",
+        }
+        .to_owned(),
         role: role.as_str().to_owned(),
         csrf_token: csrf_token.clone(),
         created_at: now,

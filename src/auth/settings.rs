@@ -22,6 +22,10 @@ pub struct OAuthConfig {
     /// An ES256 (P-256) private key in PKCS#8 PEM to sign with. Without it the bridge generates
     /// keys and keeps them in the store (`signing-key rotate` makes a new one).
     pub signing_key_file: Option<PathBuf>,
+    /// Base64 of 32 random bytes (`openssl rand -base64 32`) that encrypts the signing keys the
+    /// bridge stores, so that a copy of the database alone cannot mint tokens. Keys stored
+    /// before it was set are still read.
+    pub key_encryption_key_file: Option<PathBuf>,
 }
 
 impl Default for OAuthConfig {
@@ -33,6 +37,7 @@ impl Default for OAuthConfig {
             token_ttl_secs: 900,
             clock_skew_secs: 30,
             signing_key_file: None,
+            key_encryption_key_file: None,
         }
     }
 }
@@ -128,6 +133,56 @@ pub struct AdminConfig {
     pub session_idle_secs: u64,
     /// A session ends this long after login, whatever its use.
     pub session_max_secs: u64,
+    /// Sign-in through an OpenID Connect provider (`[auth.admin.oidc]`), beside local accounts.
+    #[serde(skip_serializing)]
+    pub oidc: Option<OidcConfig>,
+}
+
+/// An OpenID Connect provider for admin sign-in; only members of the configured groups or
+/// roles get in.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The provider's issuer URL; discovery reads `/.well-known/openid-configuration` under it.
+    pub issuer_url: String,
+    /// The bridge's client id at the provider.
+    pub client_id: String,
+    /// Its client secret (secret; prefer `client_secret_file`).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub client_secret: Option<secrecy::SecretString>,
+    /// File holding the client secret.
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// This bridge's callback as registered at the provider: `https://HOST/admin/oidc/callback`.
+    pub redirect_url: String,
+    /// Scopes asked for besides `openid`.
+    #[serde(default = "default_oidc_scopes")]
+    pub scopes: Vec<String>,
+    /// The ID-token claim holding the user's groups or roles (a string or a list of strings).
+    #[serde(default = "default_role_claim")]
+    pub role_claim: String,
+    /// Claim values that make a user an operator.
+    #[serde(default)]
+    pub operator_values: Vec<String>,
+    /// Claim values that make a user a viewer. A user with neither is refused.
+    #[serde(default)]
+    pub viewer_values: Vec<String>,
+    /// The claim shown as the user's name (falls back to `sub`).
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+}
+
+fn default_oidc_scopes() -> Vec<String> {
+    vec!["profile".to_owned(), "email".to_owned()]
+}
+
+fn default_role_claim() -> String {
+    "groups".to_owned()
+}
+
+fn default_username_claim() -> String {
+    "preferred_username".to_owned()
 }
 
 impl Default for AdminConfig {
@@ -136,6 +191,7 @@ impl Default for AdminConfig {
             cookie_secure: true,
             session_idle_secs: 30 * 60,
             session_max_secs: 12 * 3600,
+            oidc: None,
         }
     }
 }
@@ -175,8 +231,89 @@ pub fn validate(auth: &crate::config::AuthConfig) -> Result<(), String> {
             "auth.admin.session_idle_secs and session_max_secs must be at least 1".to_owned(),
         );
     }
+    if let Some(oidc) = &auth.admin.oidc {
+        url::Url::parse(&oidc.issuer_url)
+            .map_err(|error| format!("auth.admin.oidc.issuer_url: {error}"))?;
+        url::Url::parse(&oidc.redirect_url)
+            .map_err(|error| format!("auth.admin.oidc.redirect_url: {error}"))?;
+        if oidc.operator_values.is_empty() && oidc.viewer_values.is_empty() {
+            return Err("auth.admin.oidc: set operator_values and/or viewer_values (the groups or roles allowed in)".to_owned());
+        }
+        crate::config::resolve_secret(
+            "auth.admin.oidc.client_secret",
+            &oidc.client_secret,
+            &oidc.client_secret_file,
+        )
+        .map_err(|error| error.to_string())?;
+    }
+    if let Some(path) = &auth.oauth.key_encryption_key_file {
+        super::jwt::KeyEncryptionKey::from_file(path).map_err(|error| error.to_string())?;
+    }
     if let Some(path) = &auth.oauth.signing_key_file {
         super::jwt::SigningKey::from_pem_file(path).map_err(|error| error.to_string())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return its large error type
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    /// Loads inside a figment Jail, so that environment variables other tests set meanwhile
+    /// cannot leak in.
+    fn load(text: &str) -> Result<Config, String> {
+        let mut loaded = None;
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("c.toml", text)?;
+            loaded =
+                Some(Config::load(Some(Path::new("c.toml"))).map_err(|error| error.to_string()));
+            Ok(())
+        });
+        loaded.unwrap()
+    }
+
+    #[test]
+    fn external_issuers_and_oidc_parse_from_toml() {
+        let config = load(
+            "[[auth.external]]\nname = \"entra\"\nissuer = \"https://login.example/t/v2.0\"\n\
+             audience = \"api://bridge\"\njwks_url = \"https://login.example/keys\"\n\
+             algorithms = [\"RS256\", \"ES256\"]\n\
+             [auth.admin.oidc]\nissuer_url = \"https://login.example/t/v2.0\"\nclient_id = \"c\"\n\
+             client_secret = \"s\"\nredirect_url = \"https://bridge.example/admin/oidc/callback\"\n\
+             operator_values = [\"ops\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.auth.external[0].clock_skew_secs, 60);
+        assert_eq!(config.auth.external[0].algorithms.len(), 2);
+        let oidc = config.auth.admin.oidc.unwrap();
+        assert_eq!(oidc.role_claim, "groups");
+        assert!(
+            !format!("{oidc:?}").contains("\"s\""),
+            "secret redacted in Debug"
+        );
+    }
+
+    #[test]
+    fn unusable_settings_are_refused_with_their_key() {
+        let error = load(
+            "[[auth.external]]\nname = \"x\"\nissuer = \"i\"\naudience = \"a\"\n\
+             jwks_url = \"https://idp.example/keys\"\nalgorithms = [\"HS256\"]\n",
+        )
+        .unwrap_err();
+        assert!(error.contains("symmetric"), "{error}");
+        let error = load(
+            "[auth.admin.oidc]\nissuer_url = \"https://idp.example\"\nclient_id = \"c\"\n\
+             redirect_url = \"https://b.example/admin/oidc/callback\"\n",
+        )
+        .unwrap_err();
+        assert!(error.contains("operator_values"), "{error}");
+        let error =
+            load("[auth.oauth]\nsigning_key_file = \"/nonexistent/key.pem\"\n").unwrap_err();
+        assert!(error.contains("/nonexistent/key.pem"), "{error}");
+        let error = load("[auth.client_rate]\nper_second = 0\n").unwrap_err();
+        assert!(error.contains("client_rate"), "{error}");
+    }
 }

@@ -153,7 +153,7 @@ pub async fn signing_key(
                         .saturating_add(config.auth.oauth.clock_skew_secs),
                 ),
             };
-            let kid = crate::auth::jwt::rotate(store, keep)
+            let kid = crate::auth::jwt::rotate(store, &config.auth.oauth, keep)
                 .await
                 .map_err(auth_error)?;
             println!(

@@ -44,7 +44,7 @@ pub fn cookie_name(config: &AdminConfig) -> &'static str {
     }
 }
 
-fn session_cookie(config: &AdminConfig, value: &str, max_age_secs: u64) -> String {
+pub(super) fn session_cookie(config: &AdminConfig, value: &str, max_age_secs: u64) -> String {
     let secure = if config.cookie_secure { "; Secure" } else { "" };
     format!(
         "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}",
@@ -239,7 +239,12 @@ fn page(status: StatusCode, body: String) -> Response {
     response
 }
 
-fn login_page(message: Option<&str>) -> String {
+fn login_page(message: Option<&str>, oidc: bool) -> String {
+    let sso = if oidc {
+        "<p><a href=\"/admin/oidc/login\">Sign in with your organisation's account</a></p>"
+    } else {
+        ""
+    };
     let message = message
         .map(|text| format!("<p role=\"alert\">{text}</p>"))
         .unwrap_or_default();
@@ -249,12 +254,15 @@ fn login_page(message: Option<&str>) -> String {
          <form method=\"post\" action=\"/admin/login\">\
          <p><label>User name <input name=\"username\" autocomplete=\"username\" required autofocus></label></p>\
          <p><label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label></p>\
-         <p><button type=\"submit\">Sign in</button></p></form></main></body></html>"
+         <p><button type=\"submit\">Sign in</button></p></form>{sso}</main></body></html>"
     )
 }
 
-async fn login_form() -> Response {
-    page(StatusCode::OK, login_page(None))
+async fn login_form(State(state): State<AppState>) -> Response {
+    page(
+        StatusCode::OK,
+        login_page(None, state.security.oidc.is_some()),
+    )
 }
 
 /// Cross-site login attempts are refused: a present `Origin` must be this host.
@@ -286,9 +294,10 @@ async fn login(State(state): State<AppState>, request: Request) -> Response {
     if let Some(retry_after) = ip.and_then(|ip| state.auth_failures.blocked_for(ip)) {
         let mut response = page(
             StatusCode::TOO_MANY_REQUESTS,
-            login_page(Some(
-                "Too many failed sign-ins from this address. Try again later.",
-            )),
+            login_page(
+                Some("Too many failed sign-ins from this address. Try again later."),
+                state.security.oidc.is_some(),
+            ),
         );
         if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
             response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -298,12 +307,18 @@ async fn login(State(state): State<AppState>, request: Request) -> Response {
     if !same_origin(request.headers()) {
         return page(
             StatusCode::FORBIDDEN,
-            login_page(Some("Cross-site sign-in refused.")),
+            login_page(
+                Some("Cross-site sign-in refused."),
+                state.security.oidc.is_some(),
+            ),
         );
     }
     let (_, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
-        return page(StatusCode::PAYLOAD_TOO_LARGE, login_page(None));
+        return page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            login_page(None, state.security.oidc.is_some()),
+        );
     };
     let mut username = String::new();
     let mut password = SecretString::from(String::new());
@@ -321,7 +336,10 @@ async fn login(State(state): State<AppState>, request: Request) -> Response {
             tracing::error!(%error, "admin login: store unavailable");
             return page(
                 StatusCode::SERVICE_UNAVAILABLE,
-                login_page(Some("The bridge cannot check sign-ins right now.")),
+                login_page(
+                    Some("The bridge cannot check sign-ins right now."),
+                    state.security.oidc.is_some(),
+                ),
             );
         }
         Err(_) => {
@@ -331,11 +349,14 @@ async fn login(State(state): State<AppState>, request: Request) -> Response {
             tracing::info!("admin login failed");
             return page(
                 StatusCode::UNAUTHORIZED,
-                login_page(Some("Wrong user name or password.")),
+                login_page(
+                    Some("Wrong user name or password."),
+                    state.security.oidc.is_some(),
+                ),
             );
         }
     };
-    match session::start(&state.store, config, &user, role).await {
+    match session::start(&state.store, config, &user, role, session::Source::Local).await {
         Ok(started) => {
             tracing::info!(user = %user, role = %role, "admin signed in");
             let mut response = Redirect::to("/admin").into_response();
@@ -353,7 +374,10 @@ async fn login(State(state): State<AppState>, request: Request) -> Response {
             tracing::error!(%error, "admin login: cannot store the session");
             page(
                 StatusCode::SERVICE_UNAVAILABLE,
-                login_page(Some("The bridge cannot sign you in right now.")),
+                login_page(
+                    Some("The bridge cannot sign you in right now."),
+                    state.security.oidc.is_some(),
+                ),
             )
         }
     }
@@ -373,6 +397,22 @@ async fn logout(State(state): State<AppState>, admin: AdminSession) -> Response 
     response
 }
 
+/// Escapes text for HTML content and attribute values (OIDC user names come from the IdP).
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// Placeholder landing page until the admin UI (issue 12) takes /admin over.
 async fn landing(admin: AdminSession) -> Response {
     page(
@@ -382,7 +422,9 @@ async fn landing(admin: AdminSession) -> Response {
              <body><main><h1>c4c-scim-bridge admin</h1><p>Signed in as {} ({}).</p>\
              <form method=\"post\" action=\"/admin/logout\"><input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">\
              <button type=\"submit\">Sign out</button></form></main></body></html>",
-            admin.user, admin.role, admin.csrf_token
+            escape_html(&admin.user),
+            admin.role,
+            admin.csrf_token
         ),
     )
 }
@@ -455,5 +497,32 @@ async fn revoke_token(
             tracing::error!(%error, "admin: cannot revoke a token");
             AdminRejection::Unavailable.into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            escape_html("<script>alert('x')</script>&\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+        );
+    }
+
+    #[test]
+    fn cookie_value_finds_the_named_cookie_only() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; c4csb_admin=xyz; b=2"),
+        );
+        assert_eq!(
+            cookie_value(&headers, "c4csb_admin").map(|v| v.expose_secret().to_owned()),
+            Some("xyz".to_owned())
+        );
+        assert!(cookie_value(&headers, "__Host-c4csb_admin").is_none());
     }
 }

@@ -126,6 +126,15 @@ pub async fn require_scim_token(
             request.extensions_mut().insert(identity);
             next.run(request).await
         }
+        // A server-side problem (e.g. signing keys that cannot be read): not the client's fault,
+        // so no failure is counted and the reason stays in the log.
+        Err(AuthError::BadRequest(reason)) => {
+            tracing::error!(%reason, "token check: the bridge cannot verify JWTs");
+            scim_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the bridge cannot check credentials right now; retry later",
+            )
+        }
         Err(AuthError::Store(error)) => {
             tracing::error!(%error, "token check: store unavailable");
             scim_error(

@@ -2,6 +2,7 @@
 //! `provisioning`; nothing below this module knows axum.
 
 pub mod admin_auth;
+mod admin_oidc;
 pub mod auth;
 mod discovery;
 pub mod error;
@@ -110,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .nest(&base_path, scim::router(state.clone()))
         .merge(oauth::router())
         .merge(admin_auth::router())
+        .merge(admin_oidc::router())
         .layer(axum::middleware::from_fn(admin_auth::read_form_csrf))
         .layer(axum::middleware::from_fn(observability::count_requests))
         .with_state(state)

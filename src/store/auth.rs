@@ -52,6 +52,8 @@ pub struct AdminUserRow {
 pub struct AdminSessionRow {
     pub id_hash: String,
     pub username: String,
+    /// `local` or `oidc`.
+    pub source: String,
     pub role: String,
     pub csrf_token: String,
     pub created_at: i64,
@@ -254,7 +256,7 @@ impl Store {
     }
 
     async fn delete_admin_sessions_of(&self, username: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM admin_sessions WHERE username = $1")
+        sqlx::query("DELETE FROM admin_sessions WHERE username = $1 AND source = 'local'")
             .bind(username.to_owned())
             .execute(self.pool())
             .await?;
@@ -264,11 +266,13 @@ impl Store {
     pub async fn insert_admin_session(&self, session: &AdminSessionRow) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO admin_sessions \
-             (id_hash, username, csrf_token, created_at, last_seen_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             (id_hash, username, source, role, csrf_token, created_at, last_seen_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(session.id_hash.clone())
         .bind(session.username.clone())
+        .bind(session.source.clone())
+        .bind(session.role.clone())
         .bind(session.csrf_token.clone())
         .bind(session.created_at)
         .bind(session.last_seen_at)
@@ -278,15 +282,19 @@ impl Store {
         Ok(())
     }
 
-    /// The session with this id hash, with its account's current role; `None` when either is gone.
+    /// The session with this id hash; a local account's session carries the account's current
+    /// role. `None` when the session, or the local account behind it, is gone.
     pub async fn get_admin_session(
         &self,
         id_hash: &str,
     ) -> Result<Option<AdminSessionRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT s.id_hash, s.username, u.role, s.csrf_token, s.created_at, s.last_seen_at, \
-             s.expires_at FROM admin_sessions s JOIN admin_users u ON u.username = s.username \
-             WHERE s.id_hash = $1",
+            "SELECT s.id_hash, s.username, s.source, \
+             CASE WHEN s.source = 'local' THEN u.role ELSE s.role END AS role, \
+             s.csrf_token, s.created_at, s.last_seen_at, s.expires_at \
+             FROM admin_sessions s LEFT JOIN admin_users u \
+             ON u.username = s.username AND s.source = 'local' \
+             WHERE s.id_hash = $1 AND (s.source <> 'local' OR u.username IS NOT NULL)",
         )
         .bind(id_hash.to_owned())
         .fetch_optional(self.pool())
@@ -296,6 +304,7 @@ impl Store {
                 Ok(AdminSessionRow {
                     id_hash: row.try_get("id_hash")?,
                     username: row.try_get("username")?,
+                    source: row.try_get("source")?,
                     role: row.try_get("role")?,
                     csrf_token: row.try_get("csrf_token")?,
                     created_at: row.try_get("created_at")?,

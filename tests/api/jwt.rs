@@ -210,7 +210,9 @@ async fn rotated_keys_keep_verifying_until_retired() {
     let old = c4c_scim_bridge::auth::jwt::issue(&first_ring, &config, &id)
         .await
         .unwrap();
-    let new_kid = rotate(&store, Duration::from_secs(3600)).await.unwrap();
+    let new_kid = rotate(&store, &config, Duration::from_secs(3600))
+        .await
+        .unwrap();
 
     // Another replica (or a restart) signs with the new key and still verifies the old token.
     let ring = KeyRing::new(store.clone(), &config);
@@ -241,7 +243,7 @@ async fn rotated_keys_keep_verifying_until_retired() {
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
 
     // Rotating with no grace retires both earlier keys: their tokens stop verifying.
-    rotate(&store, Duration::ZERO).await.unwrap();
+    rotate(&store, &config, Duration::ZERO).await.unwrap();
     let ring = KeyRing::new(store.clone(), &config);
     assert!(
         c4c_scim_bridge::auth::jwt::verify(&ring, &config, &old)
@@ -481,4 +483,152 @@ fn symmetric_algorithms_are_refused_for_external_issuers() {
         unknown_kid_refetch_secs: 5,
     };
     assert!(config.validate().unwrap_err().contains("symmetric"));
+}
+
+/// A fixed RSA key (tests only; ring cannot generate RSA keys): PKCS#8 PEM, its public PEM and
+/// its modulus as base64url.
+const RSA_KEY_PEM: &str = include_str!("rsa_test_key.pem");
+const RSA_PUBLIC_PEM: &str = include_str!("rsa_test_key.pub.pem");
+const RSA_MODULUS: &str = include_str!("rsa_test_key.n");
+
+#[tokio::test]
+async fn external_rs256_tokens_like_entra_are_accepted_and_confusion_is_refused() {
+    let jwk = serde_json::json!({
+        "kty": "RSA", "kid": "entra-key", "use": "sig", "n": RSA_MODULUS.trim(), "e": "AQAB",
+    });
+    let server = jwks_server(vec![jwk]).await;
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let jwks_url = server.url.clone();
+    let app = TestApp::spawn_with(db, move |config| {
+        config.auth.external.push(ExternalIssuerConfig {
+            name: "entra-prod".to_owned(),
+            issuer: ISSUER.to_owned(),
+            audience: AUDIENCE.to_owned(),
+            jwks_url,
+            algorithms: vec![Algorithm::RS256],
+            clock_skew_secs: 60,
+            jwks_refresh_secs: 3600,
+            unknown_kid_refetch_secs: 5,
+        });
+    })
+    .await;
+    let key = EncodingKey::from_rsa_pem(RSA_KEY_PEM.as_bytes()).unwrap();
+    let sign_with = |algorithm: Algorithm, key: &EncodingKey| {
+        let mut header = Header::new(algorithm);
+        header.kid = Some("entra-key".to_owned());
+        jsonwebtoken::encode(&header, &claims(ISSUER, AUDIENCE, 600, 0), key).unwrap()
+    };
+    assert_eq!(
+        scim_status(&app, &sign_with(Algorithm::RS256, &key))
+            .await
+            .0,
+        200
+    );
+    // Same key, an algorithm not configured.
+    assert_eq!(
+        scim_status(&app, &sign_with(Algorithm::RS384, &key))
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        scim_status(&app, &sign_with(Algorithm::PS256, &key))
+            .await
+            .0,
+        401
+    );
+    // The classic confusion: HS256 keyed with the published public key.
+    let confusion = sign_with(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(RSA_PUBLIC_PEM.as_bytes()),
+    );
+    assert_eq!(scim_status(&app, &confusion).await.0, 401);
+}
+
+#[tokio::test]
+async fn stored_signing_keys_are_encrypted_with_the_key_encryption_key() {
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let store = db.store().await;
+    let dir = tempfile::tempdir().unwrap();
+    let kek_file = dir.path().join("kek");
+    std::fs::write(
+        &kek_file,
+        format!(
+            "{}\n",
+            base64::engine::general_purpose::STANDARD.encode([7_u8; 32])
+        ),
+    )
+    .unwrap();
+    // A key stored before the key-encryption key was configured stays readable.
+    let plain_config = OAuthConfig::default();
+    let old_kid = rotate(&store, &plain_config, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let config = OAuthConfig {
+        key_encryption_key_file: Some(kek_file.clone()),
+        ..OAuthConfig::default()
+    };
+    let new_kid = rotate(&store, &config, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let live = store.live_signing_keys(0).await.unwrap();
+    let new_row = live.iter().find(|row| row.kid == new_kid).unwrap();
+    assert!(new_row.private_pkcs8.starts_with("enc:v1:"), "{new_row:?}");
+    let old_row = live.iter().find(|row| row.kid == old_kid).unwrap();
+    assert!(!old_row.private_pkcs8.starts_with("enc:v1:"));
+
+    let client = create_client(&store, "entra").await.unwrap();
+    let ring = KeyRing::new(store.clone(), &config);
+    let token = c4c_scim_bridge::auth::jwt::issue(&ring, &config, &client.row.client_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        jsonwebtoken::decode_header(&token).unwrap().kid.unwrap(),
+        new_kid
+    );
+    assert!(
+        c4c_scim_bridge::auth::jwt::verify(&ring, &config, &token)
+            .await
+            .is_ok()
+    );
+    // Without the key-encryption key, or with another one, the stored key is unusable.
+    let without = KeyRing::new(store.clone(), &plain_config);
+    assert!(
+        without
+            .jwks()
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("key_encryption_key_file")
+    );
+    std::fs::write(
+        &kek_file,
+        base64::engine::general_purpose::STANDARD.encode([8_u8; 32]),
+    )
+    .unwrap();
+    let wrong = KeyRing::new(store.clone(), &config);
+    assert!(
+        wrong
+            .jwks()
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("cannot be decrypted")
+    );
+    std::fs::write(&kek_file, "c2hvcnQ=").unwrap();
+    let mut full = c4c_scim_bridge::config::Config::default();
+    full.auth.oauth.key_encryption_key_file = Some(kek_file);
+    assert!(
+        full.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("32 bytes")
+    );
+
+    // A bridge started without the key-encryption key answers 503 (its fault, not the client's)
+    // and says nothing about its keys to the client.
+    let app = TestApp::spawn_with(db, |_| {}).await;
+    let (status, body) = scim_status(&app, &token).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(!body.contains("key_encryption"), "{body}");
 }

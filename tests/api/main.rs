@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin_auth;
+mod admin_oidc;
 mod auth;
 mod cli;
 mod deploy;

@@ -60,7 +60,9 @@ async fn planted_secrets_never_reach_logs_mapping_log_admin_api_or_check() {
         .with_env_filter("trace,hyper=debug,h2=debug,sqlx=debug,rustls=debug")
         .with_ansi(false)
         .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+    // Current-thread test runtime: the bridge's tasks run on this thread, so a thread-local
+    // subscriber sees all their events without touching other tests.
+    let _capture = tracing::subscriber::set_default(subscriber);
 
     let c4c_password = planted("c4c-password");
     let c4c_client_secret = planted("c4c-client-secret");
@@ -92,6 +94,12 @@ async fn planted_secrets_never_reach_logs_mapping_log_admin_api_or_check() {
     let key_body = key_pem.lines().nth(1).unwrap().to_owned();
     let key_file = dir.path().join("signing.pem");
     std::fs::write(&key_file, &key_pem).unwrap();
+    let kek = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        uuid::Uuid::new_v4().as_bytes().repeat(2),
+    );
+    let kek_file = dir.path().join("kek");
+    std::fs::write(&kek_file, &kek).unwrap();
 
     let mut secrets: Vec<(String, String)> = vec![
         ("C4C password".into(), c4c_password.clone()),
@@ -101,6 +109,7 @@ async fn planted_secrets_never_reach_logs_mapping_log_admin_api_or_check() {
         ("SCIM user password".into(), scim_password.clone()),
         ("wrong client secret".into(), wrong_client_secret.clone()),
         ("signing key".into(), key_body[..48].to_owned()),
+        ("key-encryption key".into(), kek.clone()),
         (
             "signing key (end)".into(),
             key_body[key_body.len() - 48..].to_owned(),
@@ -125,9 +134,10 @@ async fn planted_secrets_never_reach_logs_mapping_log_admin_api_or_check() {
         std::fs::write(
             &config_file,
             format!(
-                "[store]\nurl = \"{}\"\n[auth.oauth]\nsigning_key_file = \"{}\"\n[auth.admin]\ncookie_secure = false\n[c4c]\nbase_url = \"{}/\"\n[c4c.retry]\nmax_attempts = 1\n[c4c.{auth}",
+                "[store]\nurl = \"{}\"\n[auth.oauth]\nsigning_key_file = \"{}\"\nkey_encryption_key_file = \"{}\"\n[auth.admin]\ncookie_secure = false\n[c4c]\nbase_url = \"{}/\"\n[c4c.retry]\nmax_attempts = 1\n[c4c.{auth}",
                 db.url,
                 key_file.display(),
+                kek_file.display(),
                 sim.service_url(),
                 auth = auth.trim_start_matches('[')
             ),
