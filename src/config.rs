@@ -168,6 +168,10 @@ pub struct Config {
     /// Rules between SCIM attributes and C4C properties (default: the built-in rule set).
     #[serde(skip_serializing)]
     pub mapping: crate::mapping::MappingConfig,
+    /// SCIM groups onto C4C business roles or org units.
+    pub groups: crate::provisioning::groups::GroupsConfig,
+    /// `/Bulk` limits and how it is sent to C4C.
+    pub bulk: crate::provisioning::bulk::BulkConfig,
 }
 
 fn serialize_optional_secret<S: serde::Serializer>(

@@ -5,6 +5,7 @@
 //! the common subset (numbered `$n` parameters, `RETURNING`, partial indexes, times as Unix
 //! milliseconds), so every query exists once and both backends are tested with the same code.
 
+mod groups;
 mod log;
 mod outbox;
 mod resources;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use groups::MemberRow;
 pub use log::{LogEntry, LogQuery, LogRecord};
 pub use outbox::{OutboxItem, OutboxStatus};
 pub use resources::{NewResource, ResourceRow, ResourceType};
