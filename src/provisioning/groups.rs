@@ -844,6 +844,32 @@ impl GroupService {
             return found;
         }
         let org = matches!(target, Target::OrgUnit { .. });
+        if let [member] = joining {
+            // One member: a plain read of its assignments.
+            outcome.calls += 1;
+            let holding = match target {
+                Target::BusinessRole(role) => self
+                    .c4c
+                    .list_role_assignments(&member.object_id)
+                    .await
+                    .map(|all| {
+                        all.into_iter()
+                            .find(|a| a.business_role_id == *role)
+                            .map(|a| a.object_id)
+                    }),
+                Target::OrgUnit { org_unit, .. } => self
+                    .c4c
+                    .list_org_assignments(&member.object_id)
+                    .await
+                    .map(|all| {
+                        all.into_iter()
+                            .find(|a| a.org_unit_id.as_deref() == Some(org_unit.as_str()))
+                            .map(|a| a.object_id)
+                    }),
+            };
+            found.insert(member.object_id.clone(), holding);
+            return found;
+        }
         let chunks: Vec<Vec<&MemberUser>> = joining
             .chunks(self.config.batch_size.max(1))
             .map(<[_]>::to_vec)

@@ -2,9 +2,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod auth;
+mod bulk;
 mod cli;
 mod deploy;
 mod discovery;
+mod groups;
 mod harness;
 mod mapping_cli;
 mod metrics;
