@@ -1,7 +1,7 @@
 //! `/Bulk`: the raw body goes to `provisioning::bulk::BulkService` (it checks the size first).
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -32,7 +32,7 @@ async fn bulk(
     State(state): State<AppState>,
     Context(ctx): Context,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let Some(service) = state.bulk.clone() else {
         return not_configured("/Bulk");
@@ -48,12 +48,23 @@ async fn bulk(
         ))
         .into_response();
     }
-    if super::extract::parse_body(&body).is_err() && body.len() <= service.limits().max_payload_size
+    // axum's own 2 MB default does not apply here: maxPayloadSize is the limit, and one byte
+    // more is read so that an oversized body gets the SCIM 413 from the bulk parser.
+    let limit = service.limits().max_payload_size;
+    let body = match axum::body::to_bytes(body, limit.saturating_add(1)).await {
+        Ok(body) => body,
+        Err(_) => {
+            return ApiError(ScimError::payload_too_large(format!(
+                "The size of the bulk operation exceeds the maxPayloadSize ({limit})."
+            )))
+            .into_response();
+        }
+    };
+    if body.len() <= limit
+        && let Err(error) = super::extract::parse_body(&body)
     {
         // Depth and syntax errors as the other endpoints report them.
-        if let Err(error) = super::extract::parse_body(&body) {
-            return ApiError(error).into_response();
-        }
+        return ApiError(error).into_response();
     }
     match service.execute(&ctx, &body).await {
         Ok(response) => scim_json(StatusCode::OK, &response),

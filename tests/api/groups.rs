@@ -61,7 +61,9 @@ impl Bridge {
         let body = if text.is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(&text).unwrap()
+            serde_json::from_str(&text).unwrap_or_else(|error| {
+                panic!("{status} {error}: {}", &text[..text.len().min(300)])
+            })
         };
         (status, body)
     }
