@@ -89,14 +89,32 @@ impl Application {
                     problems.join("; ")
                 )))
             })?;
-            self.state.users = Some(Arc::new(
+            let users = Arc::new(
                 crate::provisioning::users::UserService::new(
                     self.state.store.clone(),
                     client.clone(),
                     Arc::new(mapper),
                 )
                 .with_safety(self.state.config.safety.clone()),
-            ));
+            );
+            let groups = Arc::new(
+                crate::provisioning::groups::GroupService::new(
+                    self.state.store.clone(),
+                    client.clone(),
+                    self.state.config.groups.clone(),
+                )
+                .map_err(|problem| AppError::Config(ConfigError::Invalid(problem)))?,
+            );
+            if self.state.config.bulk.enabled {
+                self.state.bulk = Some(Arc::new(crate::provisioning::bulk::BulkService::new(
+                    users.clone(),
+                    groups.clone(),
+                    self.state.config.bulk.clone(),
+                    self.state.config.server.body_limit_bytes,
+                )));
+            }
+            self.state.users = Some(users);
+            self.state.groups = Some(groups);
             self.state.c4c = Some(client);
         }
         Ok(self)

@@ -199,6 +199,10 @@ pub struct Config {
     pub mapping: crate::mapping::MappingConfig,
     /// The deprovisioning circuit breaker (docs/safety.md).
     pub safety: crate::provisioning::safety::SafetyConfig,
+    /// SCIM groups onto C4C business roles or org units.
+    pub groups: crate::provisioning::groups::GroupsConfig,
+    /// `/Bulk` limits and how it is sent to C4C.
+    pub bulk: crate::provisioning::bulk::BulkConfig,
 }
 
 fn serialize_optional_secret<S: serde::Serializer>(

@@ -191,7 +191,9 @@ pub(crate) fn build(parts: &[BatchPart]) -> Result<BuiltBatch, C4cError> {
                             body.extend_from_slice(&payload);
                             body.extend_from_slice(b"\r\n");
                         }
-                        None => body.extend_from_slice(b"\r\n"),
+                        // Headers end with an empty line; the CRLF before the next
+                        // boundary belongs to the delimiter, not to this part.
+                        None => body.extend_from_slice(b"\r\n\r\n"),
                     }
                 }
                 body.extend_from_slice(format!("--{cs}--\r\n").as_bytes());

@@ -1427,6 +1427,47 @@ impl DeltaCursor {
     }
 }
 
+impl C4cClient {
+    /// Every assignment of one business role in the tenant (all pages), with the assignments'
+    /// ObjectIDs: one paged read instead of one read per employee when many members change.
+    pub async fn role_holders(
+        &self,
+        business_role_id: &str,
+    ) -> Result<Vec<RoleAssignment>, C4cError> {
+        let mut path = ROLE_ASSIGNMENT_SET.to_string();
+        push_query(
+            &mut path,
+            &[
+                (
+                    "$filter",
+                    format!(
+                        "BusinessRoleID eq {}",
+                        odata::string_literal(business_role_id)
+                    ),
+                ),
+                ("$format", "json".into()),
+            ],
+        );
+        self.read_all(&path)
+            .await?
+            .into_iter()
+            .map(RoleAssignment::from_entity)
+            .collect()
+    }
+
+    /// The path of one employee's business-role or org-unit assignments, for a GET part of a
+    /// `$batch` (parse its body with [`odata::parse_collection`]).
+    pub fn assignments_path(employee_object_id: &str, org_units: bool) -> Result<String, C4cError> {
+        let navigation = if org_units { ORG_NAV } else { ROLE_NAV };
+        let mut path = format!(
+            "{}/{navigation}",
+            key_path(EMPLOYEE_SET, employee_object_id)?
+        );
+        push_query(&mut path, &[("$format", "json".into())]);
+        Ok(path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! HTTP behaviour the simulator cannot produce, against a small local axum server.

@@ -51,9 +51,11 @@ pub fn capabilities() -> Capabilities {
 }
 
 async fn provider_config(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut capabilities = capabilities();
+    capabilities.bulk = state.bulk.as_ref().map(|bulk| bulk.limits());
     scim_json(
         StatusCode::OK,
-        &service_provider_config(&capabilities(), &base_url(&state, &headers)),
+        &service_provider_config(&capabilities, &base_url(&state, &headers)),
     )
 }
 

@@ -4,9 +4,11 @@
 pub mod admin_auth;
 mod admin_oidc;
 pub mod auth;
+mod bulk;
 mod discovery;
 pub mod error;
 pub mod extract;
+mod groups;
 mod health;
 mod oauth;
 mod observability;
@@ -42,6 +44,9 @@ pub struct AppState {
     pub c4c: Option<C4cClient>,
     /// The /Users use cases; `None` when no `[c4c]` section is configured (/Users answers 503).
     pub users: Option<Arc<crate::provisioning::users::UserService>>,
+    /// /Groups and /Bulk; `None` without a `[c4c]` section (they answer 503).
+    pub groups: Option<Arc<crate::provisioning::groups::GroupService>>,
+    pub bulk: Option<Arc<crate::provisioning::bulk::BulkService>>,
     pub auth_failures: Arc<auth::FailureLimiter>,
     pub c4c_health: Arc<health::C4cHealth>,
     /// JWT keys and issuers, and the per-client rate limit (issue 11).
@@ -61,6 +66,8 @@ impl AppState {
             store,
             c4c,
             users: None,
+            groups: None,
+            bulk: None,
             auth_failures,
             c4c_health: Arc::new(health::C4cHealth::default()),
         }

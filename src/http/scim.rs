@@ -14,6 +14,8 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(super::discovery::router())
         .merge(super::users::router())
+        .merge(super::groups::router())
+        .merge(super::bulk::router())
         .fallback(no_such_endpoint)
         .layer(from_fn_with_state(state, require_scim_token))
 }

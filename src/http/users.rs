@@ -37,7 +37,7 @@ fn not_configured() -> Response {
     response
 }
 
-fn render(result: UserResult) -> Response {
+pub(crate) fn render(result: UserResult) -> Response {
     match result {
         Ok(answer) => {
             let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);

@@ -1,6 +1,8 @@
 //! Provisioning use cases: users, groups, bulk; owns idempotency and the outbox.
 //! Nothing here knows axum: the HTTP edge turns [`ProvisioningError`] into a SCIM error body.
 
+pub mod bulk;
+pub mod groups;
 pub mod outbox;
 pub mod safety;
 pub mod users;

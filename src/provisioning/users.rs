@@ -110,12 +110,12 @@ impl Journal {
 
 /// The user use cases. Cheap to share behind an `Arc`.
 pub struct UserService {
-    store: Store,
-    c4c: C4cClient,
-    mapper: Arc<Mapper>,
+    pub(crate) store: Store,
+    pub(crate) c4c: C4cClient,
+    pub(crate) mapper: Arc<Mapper>,
     /// Serialises, within this replica, creates of one userName and writes to one resource
     /// (across replicas, the store's lock does).
-    locks: KeyedLocks,
+    pub(crate) locks: KeyedLocks,
     safety: Safety,
 }
 
@@ -922,7 +922,7 @@ fn linked_object_id(row: &ResourceRow) -> Result<String, ScimError> {
     })
 }
 
-fn set_id(resource: &mut Value, id: Uuid) {
+pub(crate) fn set_id(resource: &mut Value, id: Uuid) {
     if let Some(object) = resource.as_object_mut() {
         object.insert("id".into(), Value::String(id.to_string()));
     }
@@ -934,11 +934,11 @@ fn with_id(row: &ResourceRow) -> Value {
     resource
 }
 
-fn is_active(resource: &Value) -> bool {
+pub(crate) fn is_active(resource: &Value) -> bool {
     resource.get("active").and_then(Value::as_bool) != Some(false)
 }
 
-fn external_id(resource: &Value) -> Option<String> {
+pub(crate) fn external_id(resource: &Value) -> Option<String> {
     resource
         .get("externalId")
         .and_then(Value::as_str)
@@ -970,7 +970,7 @@ fn with_meta(row: &ResourceRow, base_url: &str) -> Value {
     resource
 }
 
-fn respond(status: u16, row: &ResourceRow, base_url: &str) -> UserResponse {
+pub(crate) fn respond(status: u16, row: &ResourceRow, base_url: &str) -> UserResponse {
     UserResponse {
         status,
         resource: Some(with_meta(row, base_url)),

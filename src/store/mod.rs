@@ -6,6 +6,7 @@
 //! milliseconds), so every query exists once and both backends are tested with the same code.
 
 mod auth;
+mod groups;
 mod locks;
 mod log;
 mod outbox;
@@ -21,6 +22,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use auth::{AdminSessionRow, AdminUserRow, OAuthClientRow, SigningKeyRow};
+pub use groups::MemberRow;
 pub use locks::ReplicaLock;
 pub use log::{LogEntry, LogQuery, LogRecord};
 pub use outbox::{OutboxItem, OutboxStatus};

@@ -4,10 +4,12 @@
 mod admin_auth;
 mod admin_oidc;
 mod auth;
+mod bulk;
 mod cli;
 mod deploy;
 mod discovery;
 mod docs;
+mod groups;
 mod harness;
 mod jwt;
 mod mapping_cli;
