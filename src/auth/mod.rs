@@ -157,7 +157,10 @@ pub async fn verify_token(
         .last_used_at
         .is_none_or(|used| now.saturating_sub(used) >= TOUCH_EVERY_MS)
     {
-        store.touch_token(&row.id, now).await?;
+        // Bookkeeping only: a store that cannot write (disk full) must not lock clients out.
+        if let Err(error) = store.touch_token(&row.id, now).await {
+            tracing::warn!(%error, "cannot record a token's last use");
+        }
     }
     Ok(ClientIdentity {
         token_id: row.id,

@@ -49,6 +49,17 @@ impl From<StoreError> for ProvisioningError {
                     retry_after: Some(DEFAULT_RETRY_AFTER),
                 }
             }
+            StoreError::Full(detail) => {
+                tracing::error!(error = %detail, "store full; answering 503");
+                Self {
+                    error: ScimError::plain(
+                        503,
+                        "the bridge's store has no space left (database or disk full); nothing \
+                         was recorded: retry after an operator frees space",
+                    ),
+                    retry_after: Some(DEFAULT_RETRY_AFTER),
+                }
+            }
             StoreError::Conflict(detail) => ScimError::uniqueness(detail).into(),
             StoreError::NotFound(id) => ScimError::not_found(format!("no resource {id}")).into(),
             StoreError::VersionMismatch => ScimError::precondition_failed(

@@ -48,6 +48,10 @@ pub enum Fault {
     Hang,
     /// The write is performed, then the connection is reset: the client cannot know it happened.
     CommitThenDrop,
+    /// The write is performed, then no response until the hang time has passed; then the
+    /// connection is dropped. Holds a client inside the window where C4C has committed and the
+    /// client does not know it (to kill the client there).
+    CommitThenHang,
 }
 
 /// Which requests a queued fault applies to.

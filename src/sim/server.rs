@@ -265,6 +265,7 @@ async fn entry(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         );
     }
     let mut commit_then_drop = false;
+    let mut commit_then_hang = false;
     if let Some(fault) = sh.faults.pick(is_write, is_token) {
         bump(&sh.counters.faults_injected);
         match fault {
@@ -310,6 +311,7 @@ async fn entry(State(sh): State<Arc<Shared>>, req: Request) -> Response {
                 return drop_connection(conn.as_ref()).await;
             }
             Fault::CommitThenDrop => commit_then_drop = true,
+            Fault::CommitThenHang => commit_then_hang = true,
         }
     }
     let resp = if is_token {
@@ -324,7 +326,10 @@ async fn entry(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         )
         .await
     };
-    if commit_then_drop {
+    if commit_then_hang {
+        tokio::time::sleep(Duration::from_millis(settings.hang_ms.unwrap_or(60_000))).await;
+    }
+    if commit_then_drop || commit_then_hang {
         return drop_connection(conn.as_ref()).await;
     }
     finish(&sh, resp, started)

@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, returned_row};
 
 /// A record to append. `detail` holds the request's trace (rules applied, OData calls, bodies,
 /// already masked by the caller) as JSON.
@@ -90,8 +90,10 @@ impl Store {
         .bind(entry.outcome.clone())
         .bind(entry.duration_ms)
         .bind(entry.detail.to_string())
-        .fetch_one(self.pool())
-        .await?;
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::from)
+        .and_then(returned_row)?;
         Ok(id)
     }
 

@@ -34,6 +34,9 @@ pub use tokens::TokenRow;
 pub enum StoreError {
     #[error("store is unreachable: {0}")]
     Unavailable(String),
+    /// The database or its disk is full: nothing was written.
+    #[error("store is full: {0}")]
+    Full(String),
     #[error("{0}")]
     Conflict(String),
     #[error("resource {0} not found")]
@@ -58,12 +61,61 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_owned())
             }
+            sqlx::Error::Database(db) if is_full(db.as_ref()) => {
+                StoreError::Full(db.message().to_owned())
+            }
+            sqlx::Error::Database(db) if is_transient(db.as_ref()) => {
+                StoreError::Unavailable(error.to_string())
+            }
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
                 StoreError::Corrupt(error.to_string())
             }
             _ => StoreError::Database(error.to_string()),
         }
     }
+}
+
+/// A full disk: SQLite's SQLITE_FULL (13) or a write I/O error (SQLITE_IOERR, 10, and its
+/// extended codes); PostgreSQL's disk_full (53100).
+fn is_full(error: &dyn sqlx::error::DatabaseError) -> bool {
+    let code = error.code();
+    if error
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+    {
+        return code
+            .and_then(|code| code.parse::<i64>().ok())
+            .is_some_and(|n| matches!(n & 0xff, 10 | 13));
+    }
+    code.as_deref() == Some("53100")
+}
+
+/// PostgreSQL errors that pass: connection exceptions (class 08), a server shutting down or
+/// restarting (class 57: admin_shutdown, crash_shutdown, cannot_connect_now), too many
+/// connections or out of memory (class 53), serialization failures and deadlocks (class 40).
+fn is_transient(error: &dyn sqlx::error::DatabaseError) -> bool {
+    if error
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_none()
+    {
+        return false;
+    }
+    error.code().is_some_and(|code| {
+        code.len() == 5
+            && ["08", "57", "53", "40"]
+                .iter()
+                .any(|class| code.starts_with(class))
+    })
+}
+
+/// The one row a write with RETURNING produced. SQLite commits an autocommit write when its
+/// statement runs to the end and reports a failed commit (a full disk) only to a caller that steps
+/// that far; `fetch_one` and `fetch_optional` stop at the first row and would take a write that was
+/// rolled back for done. So every write with RETURNING reads with `fetch_all`, then this.
+pub(crate) fn returned_row<T>(rows: Vec<T>) -> Result<T, StoreError> {
+    rows.into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Database("a write with RETURNING returned no row".into()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

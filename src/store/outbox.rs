@@ -3,7 +3,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, StoreKind, now_millis};
+use super::{Store, StoreError, StoreKind, now_millis, returned_row};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxStatus {
@@ -86,8 +86,10 @@ impl Store {
         .bind(resource_id.map(str::to_owned))
         .bind(payload.to_string())
         .bind(now)
-        .fetch_one(self.pool())
-        .await?;
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::from)
+        .and_then(returned_row)?;
         Ok(id)
     }
 

@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use super::{Store, StoreError, now_millis};
+use super::{Store, StoreError, now_millis, returned_row};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResourceType {
@@ -112,8 +112,10 @@ impl Store {
             .bind(i64::from(new.active))
             .bind(now)
             .bind(fold_name(&new.user_name))
-            .fetch_one(self.pool())
-            .await?;
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::from)
+            .and_then(returned_row)?;
         from_row(&row)
     }
 
@@ -257,8 +259,10 @@ impl Store {
             .bind(now_millis())
             .bind(row.id.to_string())
             .bind(row.version)
-            .fetch_optional(self.pool())
-            .await?;
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .next();
         match updated {
             Some(updated) => from_row(&updated),
             None => match self.get_resource(row.resource_type, row.id).await? {

@@ -4,7 +4,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, now_millis};
+use super::{Store, StoreError, now_millis, returned_row};
 
 /// A deprovisioning to hold.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,8 +136,10 @@ impl Store {
                 .bind(new.object_id.clone())
                 .bind(new.resource_type.clone())
                 .bind(new.resource_id.clone())
-                .fetch_optional(self.pool())
-                .await?;
+                .fetch_all(self.pool())
+                .await?
+                .into_iter()
+                .next();
             if let Some(row) = updated {
                 return held_from_row(&row);
             }
@@ -156,15 +158,15 @@ impl Store {
                 .bind(new.payload.to_string())
                 .bind(new.base_version)
                 .bind(now_millis())
-                .fetch_one(self.pool())
-                .await;
+                .fetch_all(self.pool())
+                .await
+                .map_err(StoreError::from)
+                .and_then(returned_row);
             match inserted {
                 Ok(row) => return held_from_row(&row),
                 // Another request held the same resource meanwhile: update that one.
-                Err(error) => match StoreError::from(error) {
-                    StoreError::Conflict(_) => continue,
-                    other => return Err(other),
-                },
+                Err(StoreError::Conflict(_)) => continue,
+                Err(other) => return Err(other),
             }
         }
         Err(StoreError::Conflict(format!(
@@ -264,7 +266,7 @@ impl Store {
     }
 
     pub async fn record_change(&self, change: &NewChange) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
+        sqlx::query_scalar(
             "INSERT INTO applied_changes (at, client, actor, request_id, resource_id, object_id, \
              kind, previous, applied, approved_by) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
@@ -279,8 +281,10 @@ impl Store {
         .bind(change.previous.to_string())
         .bind(change.applied.to_string())
         .bind(change.approved_by.clone())
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::from)
+        .and_then(returned_row)
     }
 
     /// Changes not undone yet in `[since, until)`, of one client when given, oldest first;

@@ -73,6 +73,23 @@ impl TestDb {
         }
     }
 
+    /// A database the test made itself (a file on a small disk, a server of its own).
+    pub fn at_url(url: String) -> Self {
+        Self { url, _dir: None }
+    }
+
+    /// Another handle on the same PostgreSQL database (a second replica's view of it).
+    pub fn same_database(&self) -> Self {
+        assert!(
+            self._dir.is_none(),
+            "only a PostgreSQL database can be shared"
+        );
+        Self {
+            url: self.url.clone(),
+            _dir: None,
+        }
+    }
+
     pub async fn store(&self) -> Store {
         let store = Store::connect(&self.url, 5).await.unwrap();
         store.migrate().await.unwrap();

@@ -6,6 +6,7 @@ mod admin_oidc;
 mod auth;
 mod bulk;
 mod cli;
+mod crash;
 mod deploy;
 mod discovery;
 mod docs;
