@@ -71,7 +71,6 @@ pub(crate) async fn handle(sh: &Shared, rest: &str, req: Request) -> Response {
             let db = sh.db.read().unwrap_or_else(|p| p.into_inner());
             let list: Vec<_> = db
                 .table(SetId::Employee)
-                .rows
                 .values()
                 .map(|r| record_to_map(SetId::Employee, r))
                 .collect();

@@ -27,6 +27,7 @@ mod render;
 mod seed;
 mod server;
 mod store;
+mod table;
 pub mod tls;
 mod values;
 
@@ -204,7 +205,6 @@ impl SimHandle {
     pub fn employees(&self) -> Vec<EmployeeSnapshot> {
         self.db()
             .table(SetId::Employee)
-            .rows
             .values()
             .map(|r| record_to_map(SetId::Employee, r))
             .collect()
@@ -236,7 +236,7 @@ impl SimHandle {
     }
     /// Number of records in an entity set, e.g. `"EmployeeUserBusinessRoleAssignmentCollection"`.
     pub fn count(&self, entity_set: &str) -> Option<usize> {
-        SetId::from_set_name(entity_set).map(|s| self.db().table(s).rows.len())
+        SetId::from_set_name(entity_set).map(|s| self.db().table(s).len())
     }
 
     /// Creates an employee as a POST body would (same validation); returns its ObjectID.

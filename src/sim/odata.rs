@@ -270,7 +270,7 @@ fn read_inner(
             single(set, row, &opts, &renderer, json)
         }
         Target::Collection { set, count } => {
-            let rows: Vec<Row> = db.table(set).rows.values().cloned().collect();
+            let rows: Vec<Row> = db.table(set).values().cloned().collect();
             collection(set, rows, &opts, &renderer, env, req, json, count)
         }
         Target::Nav {

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use http::StatusCode;
-use indexmap::IndexMap;
 use rand::Rng;
 use serde_json::{Map, Value};
 
@@ -22,10 +21,7 @@ pub(crate) type Row = Arc<Record>;
 /// A child found inline in a POST body (deep insert): its set and its body.
 type DeepInsert = (SetId, Map<String, Value>);
 
-#[derive(Clone, Default)]
-pub(crate) struct Table {
-    pub rows: IndexMap<String, Row>,
-}
+pub(crate) use super::table::Table;
 
 /// Who performs a write (goes into CreatedBy/ChangedBy).
 #[derive(Clone, Debug)]
@@ -50,6 +46,16 @@ pub(crate) struct Db {
     last_stamp: DateTime<Utc>,
     pub business_roles: BTreeSet<String>,
     pub org_units: BTreeSet<String>,
+}
+
+/// The fields each set is looked up by on every write (see [`Table`]).
+fn indexed_fields(set: SetId) -> &'static [&'static str] {
+    match set {
+        SetId::Employee => &["EmployeeID", "UserID"],
+        SetId::BusinessUser => &["EmployeeID"],
+        _ if set.def().prop("ParentObjectID").is_some() => &["ParentObjectID"],
+        _ => &[],
+    }
 }
 
 pub(crate) fn new_object_id() -> String {
@@ -84,7 +90,10 @@ fn new_guid() -> String {
 impl Db {
     pub(crate) fn new(business_roles: BTreeSet<String>, org_units: BTreeSet<String>) -> Self {
         let mut db = Db {
-            tables: SetId::ALL.iter().map(|_| Table::default()).collect(),
+            tables: SetId::ALL
+                .iter()
+                .map(|set| Table::with_indexes(indexed_fields(*set)))
+                .collect(),
             next_employee_id: 8_000_001,
             next_partner_id: 8_000_000_001,
             last_stamp: DateTime::<Utc>::MIN_UTC,
@@ -96,7 +105,6 @@ impl Db {
             r.insert("Code", Val::Str((*code).to_owned()));
             r.insert("Description", Val::Str((*desc).to_owned()));
             db.table_mut(SetId::CountryCode)
-                .rows
                 .insert((*code).to_owned(), Arc::new(r));
         }
         db
@@ -111,7 +119,7 @@ impl Db {
     }
 
     pub(crate) fn get(&self, set: SetId, key: &str) -> Option<&Row> {
-        self.table(set).rows.get(key)
+        self.table(set).get(key)
     }
 
     /// A timestamp at least 1 ms after every earlier one, so that ETags and the `/Date(ms)/`
@@ -135,15 +143,15 @@ impl Db {
     pub(crate) fn business_user_of(&self, employee: &Record) -> Option<&Row> {
         let eid = employee.get("EmployeeID")?;
         self.table(SetId::BusinessUser)
-            .rows
-            .values()
+            .find_by("EmployeeID", eid)
+            .map(|(_, r)| r)
             .find(|r| r.get("EmployeeID") == Some(eid))
     }
 
     fn employee_by_employee_id(&self, eid: &Val) -> Option<&Row> {
         self.table(SetId::Employee)
-            .rows
-            .values()
+            .find_by("EmployeeID", eid)
+            .map(|(_, r)| r)
             .find(|r| r.get("EmployeeID") == Some(eid))
     }
 
@@ -158,8 +166,8 @@ impl Db {
                     return vec![];
                 };
                 self.table(nav.target)
-                    .rows
-                    .values()
+                    .find_by("ParentObjectID", id)
+                    .map(|(_, c)| c)
                     .filter(|c| c.get("ParentObjectID") == Some(id))
                     .cloned()
                     .collect()
@@ -230,14 +238,14 @@ impl Db {
         }
         let employee_for_user =
             (set == SetId::Employee && rec.contains_key("UserID")).then(|| rec.clone());
-        self.table_mut(set).rows.insert(id.clone(), Arc::new(rec));
+        self.table_mut(set).insert(id.clone(), Arc::new(rec));
         for (child_set, child) in prepared_children {
             if let Some(cid) = child
                 .get("ObjectID")
                 .and_then(Val::as_str)
                 .map(str::to_owned)
             {
-                self.table_mut(child_set).rows.insert(cid, Arc::new(child));
+                self.table_mut(child_set).insert(cid, Arc::new(child));
             }
         }
         if let Some(emp) = employee_for_user {
@@ -291,9 +299,7 @@ impl Db {
         for p in ["CreatedOn", "UserChangedOn", "EntityLastChangedOn", "ETag"] {
             bu.insert(p, Val::Dto(stamp));
         }
-        self.table_mut(SetId::BusinessUser)
-            .rows
-            .insert(id, Arc::new(bu));
+        self.table_mut(SetId::BusinessUser).insert(id, Arc::new(bu));
     }
 
     /// Builds a new record from a POST body without touching the tables. Returns the record and
@@ -418,10 +424,14 @@ impl Db {
                 let role = rec.get("BusinessRoleID").cloned();
                 let pid = parent.get("ObjectID").cloned();
                 if role.is_some()
-                    && self.table(SetId::RoleAssignment).rows.values().any(|r| {
-                        r.get("ParentObjectID") == pid.as_ref()
-                            && r.get("BusinessRoleID") == role.as_ref()
-                    })
+                    && let Some(pid) = pid.as_ref()
+                    && self
+                        .table(SetId::RoleAssignment)
+                        .find_by("ParentObjectID", pid)
+                        .any(|(_, r)| {
+                            r.get("ParentObjectID") == Some(pid)
+                                && r.get("BusinessRoleID") == role.as_ref()
+                        })
                 {
                     return Err(ODataError::bad_request(format!(
                         "Business role {} is already assigned to user {}",
@@ -532,12 +542,15 @@ impl Db {
         except_employee: Option<&str>,
     ) -> Result<(), ODataError> {
         let wanted = user.as_str().unwrap_or_default();
-        let taken = self.table(SetId::Employee).rows.iter().any(|(id, r)| {
-            Some(id.as_str()) != except_employee
-                && r.get("UserID")
-                    .and_then(Val::as_str)
-                    .is_some_and(|u| u.eq_ignore_ascii_case(wanted))
-        });
+        let taken = self
+            .table(SetId::Employee)
+            .find_by("UserID", user)
+            .any(|(id, r)| {
+                Some(id) != except_employee
+                    && r.get("UserID")
+                        .and_then(Val::as_str)
+                        .is_some_and(|u| u.eq_ignore_ascii_case(wanted))
+            });
         if taken {
             return Err(ODataError::bad_request(format!(
                 "User ID {wanted} already exists"
@@ -701,7 +714,7 @@ impl Db {
             }
         }
         let rec = Arc::new(rec);
-        self.table_mut(set).rows.insert(key.to_owned(), rec.clone());
+        self.table_mut(set).insert(key.to_owned(), rec.clone());
         self.sync_user(set, &rec, actor, stamp);
         Ok(())
     }
@@ -737,9 +750,7 @@ impl Db {
                     }
                 }
                 if let Some(id) = b.get("ObjectID").and_then(Val::as_str).map(str::to_owned) {
-                    self.table_mut(SetId::BusinessUser)
-                        .rows
-                        .insert(id, Arc::new(b));
+                    self.table_mut(SetId::BusinessUser).insert(id, Arc::new(b));
                 }
             }
             SetId::BusinessUser => {
@@ -765,7 +776,7 @@ impl Db {
                 }
                 e.insert("ChangedBy", Val::Str(actor.formatted_name.clone()));
                 if let Some(id) = e.get("ObjectID").and_then(Val::as_str).map(str::to_owned) {
-                    self.table_mut(SetId::Employee).rows.insert(id, Arc::new(e));
+                    self.table_mut(SetId::Employee).insert(id, Arc::new(e));
                 }
             }
             _ => {}
@@ -790,7 +801,7 @@ impl Db {
             .cloned()
             .ok_or_else(|| ODataError::not_found("Delete not possible; object does not exist"))?;
         Self::check_if_match(&current, if_match)?;
-        self.table_mut(set).rows.shift_remove(key);
+        self.table_mut(set).remove(key);
         Ok(())
     }
 }
@@ -948,8 +959,8 @@ mod tests {
         let bad = json!({"FirstName":"J","LastName":"D","UserID":"JD",
             "EmployeeUserBusinessRoleAssignment":[{"BusinessRoleID":"SALES_REP"},{"BusinessRoleID":"NOPE"}]});
         assert!(db.create(SetId::Employee, &bad, None, &a).is_err());
-        assert!(db.table(SetId::Employee).rows.is_empty());
-        assert!(db.table(SetId::RoleAssignment).rows.is_empty());
+        assert!(db.table(SetId::Employee).is_empty());
+        assert!(db.table(SetId::RoleAssignment).is_empty());
         let good = json!({"FirstName":"J","LastName":"D","UserID":"JD",
             "EmployeeUserBusinessRoleAssignment":[{"BusinessRoleID":"SALES_REP"}],
             "EmployeeOrganisationalUnitAssignment":{"results":[{"OrgUnitID":"S3110","RoleCode":"219"}]}});
