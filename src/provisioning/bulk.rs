@@ -242,12 +242,21 @@ impl BulkService {
         ids: &mut HashMap<String, String>,
         results: &mut [Option<BulkOperationResult>],
     ) {
-        let batch_size = self.config.batch_size.max(1);
-        let round = batch_size * self.config.parallel_batches.max(1);
-        for round_ops in wave.chunks(round) {
+        let mut batch_size = self.config.batch_size.max(1);
+        let mut round = batch_size * self.config.parallel_batches.max(1);
+        let mut rest: &[(usize, Value)] = &wave;
+        while !rest.is_empty() {
             if stop(results, request.fail_on_errors) {
                 return;
             }
+            // Under failOnErrors, a round never holds more operations than the errors still
+            // allowed: even if all of them fail, none runs after the limit is reached.
+            if let Some(allowed) = errors_still_allowed(results, request.fail_on_errors) {
+                round = round.min(allowed);
+                batch_size = batch_size.min(allowed);
+            }
+            let (round_ops, later) = rest.split_at(round.min(rest.len()));
+            rest = later;
             let chunks: Vec<&[(usize, Value)]> = round_ops.chunks(batch_size).collect();
             let known: &HashMap<String, String> = ids;
             let jobs: Vec<Job<'_, Vec<(usize, BulkOperationResult)>>> = chunks
@@ -317,9 +326,23 @@ impl BulkService {
             .collect();
         lock_names.sort();
         let mut guards = Vec::with_capacity(lock_names.len());
-        for name in lock_names {
-            guards.push(users.locks.lock(name).await);
+        for name in &lock_names {
+            guards.push(users.locks.lock(name.clone()).await);
         }
+        // Other replicas on the same store: the same keys the single-request path locks.
+        let shared = match users.store.lock_many_across_replicas(&lock_names).await {
+            Ok(shared) => shared,
+            Err(error) => {
+                let failure = ProvisioningError::from(error);
+                for new in fresh {
+                    out.push((
+                        new.index,
+                        failed(&request.operations[new.index], failure.clone()),
+                    ));
+                }
+                return out;
+            }
+        };
         // Taken or returning userNames, and employees C4C already has: the single path.
         let mut remaining = Vec::with_capacity(fresh.len());
         for new in fresh {
@@ -402,6 +425,7 @@ impl BulkService {
                 }
             }
         }
+        shared.release().await;
         drop(guards);
         for (index, user) in single {
             let op = &request.operations[index];
@@ -533,10 +557,17 @@ impl BulkService {
 }
 
 fn stop(results: &[Option<BulkOperationResult>], fail_on_errors: Option<usize>) -> bool {
-    let Some(limit) = fail_on_errors else {
-        return false;
-    };
-    results.iter().flatten().filter(|r| r.is_error()).count() >= limit
+    errors_still_allowed(results, fail_on_errors) == Some(0)
+}
+
+/// How many more operations may fail before failOnErrors stops the request (`None`: no limit).
+fn errors_still_allowed(
+    results: &[Option<BulkOperationResult>],
+    fail_on_errors: Option<usize>,
+) -> Option<usize> {
+    let limit = fail_on_errors?;
+    let errors = results.iter().flatten().filter(|r| r.is_error()).count();
+    Some(limit.saturating_sub(errors))
 }
 
 /// Remembers the id a POST with a bulkId created, for later references.

@@ -511,7 +511,20 @@ impl GroupService {
             })
             .await?;
         self.store.upsert_group_members(id, &added).await?;
-        failure(outcome)?;
+        // The group is kept with the assignments C4C made (rolling them back could fail too and
+        // leave assignments nobody tracks): a client that looks the group up before a retry, as
+        // Entra ID and Okta do, finds it and finishes with a PUT or PATCH.
+        failure(outcome).map_err(|mut failed| {
+            failed.error.detail = format!(
+                "{}. The group was stored as {id} with the members C4C accepted; update it to \
+                 finish rather than creating it again.",
+                failed
+                    .error
+                    .detail
+                    .trim_end_matches("; repeat the request to finish"),
+            );
+            failed
+        })?;
         let resource = self.representation(&row, true, &ctx.base_url).await?;
         Ok(respond(201, &row, resource, &self.mapper))
     }

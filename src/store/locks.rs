@@ -24,6 +24,31 @@ impl Store {
             transaction: Some(transaction),
         })
     }
+
+    /// Waits for the locks on every key of `keys` across replicas, held together until release.
+    /// They are taken in one fixed order (by lock id), so two callers that want overlapping sets
+    /// cannot deadlock.
+    pub async fn lock_many_across_replicas(
+        &self,
+        keys: &[String],
+    ) -> Result<ReplicaLock, StoreError> {
+        if self.kind() != StoreKind::Postgres || keys.is_empty() {
+            return Ok(ReplicaLock { transaction: None });
+        }
+        let mut ids: Vec<i64> = keys.iter().map(|key| lock_id(key)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut transaction = self.lock_pool().begin().await?;
+        for id in ids {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(id)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        Ok(ReplicaLock {
+            transaction: Some(transaction),
+        })
+    }
 }
 
 impl ReplicaLock {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use c4c_scim_bridge::store::{NewResource, ResourceType};
 
 use crate::groups::{Bridge, patch, user};
-use crate::harness::{Backend, start_sim};
+use crate::harness::{Backend, TestDb, start_sim};
 use crate::on_both_backends;
 
 fn post_user(n: usize) -> Value {
@@ -164,6 +164,53 @@ on_both_backends!(
             .await;
         assert_eq!(status, 413, "{response}");
         assert_eq!(sim.employees().len(), 4);
+    }
+);
+
+fn without_name(n: usize) -> Value {
+    let mut op = post_user(n);
+    op["data"].as_object_mut().unwrap().remove("name");
+    op["data"]["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"] = json!({});
+    op
+}
+
+// Rounds of parallel $batches would let operations run past the limit; under failOnErrors a
+// round holds no more operations than errors still allowed, so nothing runs after the limit.
+on_both_backends!(
+    fail_on_errors_is_exact_within_a_round,
+    |backend: Backend| async move {
+        let sim = start_sim(0).await;
+        let Some(bridge) = Bridge::start(backend, &sim, |config| {
+            config.bulk.batch_size = 2;
+            config.bulk.parallel_batches = 2;
+        })
+        .await
+        else {
+            return;
+        };
+        let body = bulk(
+            vec![
+                post_user(1),
+                without_name(2),
+                post_user(3),
+                without_name(4),
+                post_user(5),
+            ],
+            Some(1),
+        );
+        let (status, response) = bridge
+            .send(reqwest::Method::POST, "/Bulk", Some(body))
+            .await;
+        assert_eq!(status, 200, "{response}");
+        let results = statuses(&response);
+        assert_eq!(results.len(), 2, "{response}");
+        assert_eq!(results[0], ("u1".into(), "201".into()));
+        assert!(results[1].1.starts_with('4'), "{response}");
+        assert_eq!(
+            sim.employees().len(),
+            1,
+            "nothing ran after the first error"
+        );
     }
 );
 
@@ -336,3 +383,36 @@ on_both_backends!(large_group_batched, |backend: Backend| async move {
         N - 300
     );
 });
+
+/// Two replicas on one PostgreSQL database receive the same /Bulk of new users at the same time:
+/// the store's cross-replica locks let one replica create each user; the other answers 409.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_bulk_the_same_users_once() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let second_db = db.same_database();
+    let sim = start_sim(0).await;
+    let replicas = [
+        Bridge::start_on(db, &sim, |_| {}).await,
+        Bridge::start_on(second_db, &sim, |_| {}).await,
+    ];
+    const USERS: usize = 40;
+    let body = bulk((0..USERS).map(post_user).collect(), None);
+    let (first, second) = tokio::join!(
+        replicas[0].send(reqwest::Method::POST, "/Bulk", Some(body.clone())),
+        replicas[1].send(reqwest::Method::POST, "/Bulk", Some(body)),
+    );
+    assert_eq!((first.0, second.0), (200, 200), "{} {}", first.1, second.1);
+    let mut created = std::collections::HashMap::new();
+    for (bulk_id, status) in statuses(&first.1).into_iter().chain(statuses(&second.1)) {
+        match status.as_str() {
+            "201" => *created.entry(bulk_id).or_insert(0) += 1,
+            "409" => {}
+            unexpected => panic!("{bulk_id}: {unexpected} in {} {}", first.1, second.1),
+        }
+    }
+    assert_eq!(created.len(), USERS, "every user created");
+    assert!(created.values().all(|&n| n == 1), "{created:?}");
+    assert_eq!(sim.employees().len(), USERS, "no duplicate employee");
+}

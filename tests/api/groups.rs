@@ -25,6 +25,15 @@ impl Bridge {
         adjust: impl FnOnce(&mut Config) + Send + 'static,
     ) -> Option<Self> {
         let db = TestDb::new(backend).await?;
+        Some(Self::start_on(db, sim, adjust).await)
+    }
+
+    /// A bridge on a given database (two of them on one PostgreSQL database are two replicas).
+    pub async fn start_on(
+        db: TestDb,
+        sim: &SimHandle,
+        adjust: impl FnOnce(&mut Config) + Send + 'static,
+    ) -> Self {
         let c4c = c4c_config_for(sim);
         let app = TestApp::spawn_with(db, move |config| {
             config.c4c = Some(c4c);
@@ -34,9 +43,11 @@ impl Bridge {
             adjust(config);
         })
         .await;
-        let issued = create_token(&app.store, "entra", None).await.unwrap();
+        // One token per bridge: two bridges may share a database.
+        let name = format!("entra-{}", app.addr.port());
+        let issued = create_token(&app.store, &name, None).await.unwrap();
         let token = issued.token.expose_secret().to_owned();
-        Some(Self { app, token })
+        Self { app, token }
     }
 
     pub async fn send(
