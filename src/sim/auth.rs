@@ -204,6 +204,11 @@ impl AuthState {
     pub(crate) fn invalidate_sessions(&self) {
         lock(&self.sessions).clear();
     }
+
+    /// Revokes every OAuth access token issued so far: the next call with one gets 401.
+    pub(crate) fn revoke_tokens(&self) {
+        lock(&self.tokens).clear();
+    }
 }
 
 /// The value of one cookie in a `Cookie` header.

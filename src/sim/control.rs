@@ -4,6 +4,7 @@
 //! - `GET /__sim/faults`, `PUT /__sim/faults` (a `FaultSettings` JSON), `POST /__sim/faults/reset`
 //! - `POST /__sim/faults/next` (a `QueuedFault` JSON: `{"fault":{"kind":"reset"},"scope":"writes","remaining":1}`)
 //! - `POST /__sim/csrf/invalidate`
+//! - `POST /__sim/oauth/revoke`
 //! - `GET /__sim/employees`
 
 use axum::body::Body;
@@ -66,6 +67,10 @@ pub(crate) async fn handle(sh: &Shared, rest: &str, req: Request) -> Response {
         (Method::POST, "csrf/invalidate") => {
             sh.auth.invalidate_sessions();
             json_response(StatusCode::OK, &json!({"invalidated": true}))
+        }
+        (Method::POST, "oauth/revoke") => {
+            sh.auth.revoke_tokens();
+            json_response(StatusCode::OK, &json!({"revoked": true}))
         }
         (Method::GET, "employees") => {
             let db = sh.db.read().unwrap_or_else(|p| p.into_inner());

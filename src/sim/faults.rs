@@ -252,6 +252,7 @@ pub(crate) fn bump(c: &AtomicU64) {
 pub struct FaultControl {
     pub(crate) state: Arc<FaultState>,
     pub(crate) invalidate_csrf: Arc<dyn Fn() + Send + Sync>,
+    pub(crate) revoke_oauth_tokens: Arc<dyn Fn() + Send + Sync>,
 }
 
 impl FaultControl {
@@ -308,6 +309,10 @@ impl FaultControl {
     /// Ends every session: the next write with an old CSRF token gets 403 `Required`.
     pub fn invalidate_csrf(&self) {
         (self.invalidate_csrf)();
+    }
+    /// Revokes every OAuth access token issued so far (an admin revoking the bridge's token).
+    pub fn revoke_oauth_tokens(&self) {
+        (self.revoke_oauth_tokens)();
     }
 }
 

@@ -180,10 +180,11 @@ impl SimHandle {
     }
 
     pub fn faults(&self) -> FaultControl {
-        let shared = self.shared.clone();
+        let (csrf, oauth) = (self.shared.clone(), self.shared.clone());
         FaultControl {
             state: self.shared.faults.clone(),
-            invalidate_csrf: Arc::new(move || shared.auth.invalidate_sessions()),
+            invalidate_csrf: Arc::new(move || csrf.auth.invalidate_sessions()),
+            revoke_oauth_tokens: Arc::new(move || oauth.auth.revoke_tokens()),
         }
     }
 

@@ -7,7 +7,7 @@ use c4c_scim_bridge::sim::{Fault, FaultScope, SimHandle};
 use c4c_scim_bridge::store::{ResourceRow, ResourceType};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, start_sim};
+use crate::harness::{Backend, TestDb, start_sim};
 use crate::on_both_backends;
 use crate::users::{Bridge, entra_user, patch};
 
@@ -18,6 +18,8 @@ enum Injected {
     Throttle429,
     CsrfInvalidated,
     CommitThenDrop,
+    /// The tenant revokes the bridge's OAuth access token (the bridge uses client credentials).
+    OAuthRevoked,
 }
 
 impl Injected {
@@ -40,6 +42,7 @@ impl Injected {
             Injected::CommitThenDrop => {
                 faults.fail_next(1, Fault::CommitThenDrop, FaultScope::Writes)
             }
+            Injected::OAuthRevoked => faults.revoke_oauth_tokens(),
         }
     }
 
@@ -47,7 +50,10 @@ impl Injected {
     fn absorbed(self) -> bool {
         matches!(
             self,
-            Injected::Latency | Injected::CsrfInvalidated | Injected::CommitThenDrop
+            Injected::Latency
+                | Injected::CsrfInvalidated
+                | Injected::CommitThenDrop
+                | Injected::OAuthRevoked
         )
     }
 }
@@ -142,9 +148,16 @@ async fn until_applied(
 
 async fn lifecycle(backend: Backend, injected: Injected) {
     let sim = start_sim(3).await;
-    let Some(bridge) = Bridge::start(backend, &sim).await else {
+    let Some(db) = TestDb::new(backend).await else {
         return;
     };
+    let oauth = oauth_config_for(&sim);
+    let bridge = Bridge::start_configured(db, &sim, |config| {
+        if injected == Injected::OAuthRevoked {
+            config.c4c = Some(oauth);
+        }
+    })
+    .await;
     let employees_before = sim.employees().len();
 
     // Create.
@@ -225,6 +238,22 @@ async fn lifecycle(backend: Backend, injected: Injected) {
     assert_consistent(Some(&stored), Some(&held));
     assert_eq!(held["UserLockedIndicator"], true);
     assert_eq!(sim.employees().len(), employees_before + 1, "no duplicate");
+    if injected == Injected::OAuthRevoked {
+        // The first token (fetched in the first step, after its revocation found none to
+        // revoke), then one after each of the three revocations that hit a live token.
+        assert_eq!(sim.counters().token_requests, 4);
+    }
+}
+
+/// C4C settings for the simulator with the OAuth client-credentials grant.
+fn oauth_config_for(sim: &SimHandle) -> c4c_scim_bridge::c4c::C4cConfig {
+    toml::from_str(&format!(
+        "base_url = \"{}/\"\n[retry]\nmax_attempts = 1\n[auth]\nmode = \"oauth_client_credentials\"\n\
+         token_url = \"{}\"\nclient_id = \"SCIM_BRIDGE_CLIENT\"\nclient_secret = \"Client-Secret-1\"\n",
+        sim.service_url(),
+        sim.token_url(),
+    ))
+    .unwrap()
 }
 
 on_both_backends!(latency, |backend: Backend| lifecycle(
@@ -246,4 +275,9 @@ on_both_backends!(csrf_invalidated, |backend: Backend| lifecycle(
 on_both_backends!(commit_then_drop, |backend: Backend| lifecycle(
     backend,
     Injected::CommitThenDrop
+));
+
+on_both_backends!(oauth_token_revoked, |backend: Backend| lifecycle(
+    backend,
+    Injected::OAuthRevoked
 ));
