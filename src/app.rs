@@ -103,7 +103,8 @@ impl Application {
                     client.clone(),
                     self.state.config.groups.clone(),
                 )
-                .map_err(|problem| AppError::Config(ConfigError::Invalid(problem)))?,
+                .map_err(|problem| AppError::Config(ConfigError::Invalid(problem)))?
+                .with_safety(users.safety().clone()),
             );
             if self.state.config.bulk.enabled {
                 self.state.bulk = Some(Arc::new(crate::provisioning::bulk::BulkService::new(

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::safety::{Admission, HoldPolicy, Requester, RoleRemoval, Safety};
 use super::users::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RequestContext, UserResponse};
 use super::{KeyedLocks, ProvisioningError};
 use crate::c4c::model::{NewOrgUnitAssignment, ORG_ASSIGNMENT_SET, ROLE_ASSIGNMENT_SET};
@@ -237,7 +238,11 @@ struct Outcome {
     created: usize,
     deleted: usize,
     adopted: usize,
+    /// Role removals the circuit breaker held (the member stays until an operator decides).
+    held: usize,
     failures: Vec<(Uuid, C4cError)>,
+    /// The breaker could not decide (its store failed): the removal was not made.
+    unsure: Option<String>,
     calls: usize,
 }
 
@@ -248,6 +253,8 @@ pub struct GroupService {
     mapper: GroupMapper,
     config: GroupsConfig,
     locks: KeyedLocks,
+    /// The deprovisioning circuit breaker, shared with the user service.
+    safety: Option<Safety>,
 }
 
 impl GroupService {
@@ -259,7 +266,15 @@ impl GroupService {
             mapper,
             config,
             locks: KeyedLocks::default(),
+            safety: None,
         })
+    }
+
+    /// Business-role removals go through the circuit breaker: a mass removal (a deleted group,
+    /// a broken scoping rule) is held like a mass deactivation.
+    pub fn with_safety(mut self, safety: Safety) -> Self {
+        self.safety = Some(safety);
+        self
     }
 
     pub async fn create(&self, ctx: &RequestContext, body: &Value) -> GroupResult {
@@ -343,7 +358,7 @@ impl GroupService {
     ) -> GroupResult {
         let started = (now_millis(), Instant::now());
         let mut outcome = Outcome::default();
-        let result = self.delete_inner(id, if_match, &mut outcome).await;
+        let result = self.delete_inner(ctx, id, if_match, &mut outcome).await;
         self.finish(ctx, started, "delete", &outcome, &result).await;
         result
     }
@@ -488,7 +503,7 @@ impl GroupService {
             .target(&display_name, external_id(&group).as_deref());
         let id = Uuid::new_v4();
         let (added, removed) = self
-            .sync_members(id, target.as_ref(), &[], &desired, outcome)
+            .sync_members(&requester(ctx), id, target.as_ref(), &[], &desired, outcome)
             .await;
         debug_assert!(removed.is_empty());
         if let Some(missing) = role_missing(target.as_ref(), outcome) {
@@ -589,7 +604,14 @@ impl GroupService {
             .mapper
             .target(&display_name, external_id(&new).as_deref());
         let (added, removed) = self
-            .sync_members(row.id, target.as_ref(), &current_members, &desired, outcome)
+            .sync_members(
+                &requester(ctx),
+                row.id,
+                target.as_ref(),
+                &current_members,
+                &desired,
+                outcome,
+            )
             .await;
         if let Some(missing) = role_missing(target.as_ref(), outcome)
             && removed.is_empty()
@@ -603,12 +625,14 @@ impl GroupService {
         row.scim_json = strip_members(new);
         let row = self.store.update_resource(&row).await?;
         failure(outcome)?;
+        self.held(outcome)?;
         let resource = self.representation(&row, true, &ctx.base_url).await?;
         Ok(respond(200, &row, resource, &self.mapper))
     }
 
     async fn delete_inner(
         &self,
+        ctx: &RequestContext,
         id: &str,
         if_match: Option<&str>,
         outcome: &mut Outcome,
@@ -621,10 +645,12 @@ impl GroupService {
             etag::check_if_match(if_match, &version_of(&row))?;
             let current = self.store.group_members(row.id).await?;
             let (_, removed) = self
-                .sync_members(row.id, None, &current, &[], outcome)
+                .sync_members(&requester(ctx), row.id, None, &current, &[], outcome)
                 .await;
             self.store.remove_group_members(row.id, &removed).await?;
             failure(outcome)?;
+            // Under `retry_later` the group stays, with its held members, for the retry.
+            self.held(outcome)?;
             self.store.clear_group_members(row.id).await?;
             row.tombstone = true;
             row.active = false;
@@ -645,6 +671,7 @@ impl GroupService {
     /// (their rows stay as they were, so a retry of the request finishes the job).
     async fn sync_members(
         &self,
+        requester: &Requester,
         group_id: Uuid,
         target: Option<&Target>,
         current: &[MemberRow],
@@ -686,11 +713,19 @@ impl GroupService {
                 _ => removed.push(member.user_id),
             }
         }
+        let role_deletes = self
+            .admit_role_removals(requester, group_id, role_deletes, outcome)
+            .await;
         for (set, deletes) in [
-            (ROLE_ASSIGNMENT_SET, role_deletes),
+            (ROLE_ASSIGNMENT_SET, role_deletes.clone()),
             (ORG_ASSIGNMENT_SET, org_deletes),
         ] {
-            removed.extend(self.delete_assignments(set, deletes, outcome).await);
+            let done = self.delete_assignments(set, deletes, outcome).await;
+            if set == ROLE_ASSIGNMENT_SET {
+                self.record_role_removals(requester, group_id, &role_deletes, &done)
+                    .await;
+            }
+            removed.extend(done);
         }
         let failed: HashSet<Uuid> = outcome.failures.iter().map(|(id, _)| *id).collect();
         let joining: Vec<&MemberUser> = joining
@@ -714,6 +749,98 @@ impl GroupService {
         let added_ids: HashSet<Uuid> = added.iter().map(|m| m.user_id).collect();
         removed.retain(|id| !added_ids.contains(id));
         (added, removed)
+    }
+
+    /// The answer when role removals were held: none under `hold_quietly` (success, the
+    /// operator decides later), 503 with Retry-After under `retry_later`.
+    fn held(&self, outcome: &Outcome) -> Result<(), ProvisioningError> {
+        let Some(safety) = self.safety.as_ref() else {
+            return Ok(());
+        };
+        if outcome.held == 0 || safety.config().policy != HoldPolicy::RetryLater {
+            return Ok(());
+        }
+        Err(ProvisioningError {
+            error: ScimError::plain(
+                503,
+                format!(
+                    "{} business-role removal(s) held for review by the bridge's circuit \
+                     breaker; retry later",
+                    outcome.held
+                ),
+            ),
+            retry_after: Some(std::time::Duration::from_secs(
+                safety.config().retry_after_secs,
+            )),
+        })
+    }
+
+    /// Asks the circuit breaker about each business-role removal; returns the ones to make now.
+    /// Held ones are not made and their members stay in the group until an operator decides.
+    async fn admit_role_removals(
+        &self,
+        requester: &Requester,
+        group_id: Uuid,
+        deletes: Vec<(Uuid, String)>,
+        outcome: &mut Outcome,
+    ) -> Vec<(Uuid, String)> {
+        let Some(safety) = self.safety.as_ref().filter(|s| s.config().enabled) else {
+            return deletes;
+        };
+        let mut admitted = Vec::with_capacity(deletes.len());
+        for (user_id, assignment) in deletes {
+            let removal = RoleRemoval {
+                group_id,
+                user_id,
+                employee_object_id: self.employee_of(user_id).await,
+                set: ROLE_ASSIGNMENT_SET.to_owned(),
+                assignment_object_id: assignment.clone(),
+            };
+            match safety
+                .admit_role_removal(requester, &removal, admitted.len())
+                .await
+            {
+                Ok(Admission::Apply) => admitted.push((user_id, assignment)),
+                Ok(Admission::Held { .. }) => outcome.held += 1,
+                Err(error) => {
+                    tracing::error!(%error, "circuit breaker: cannot decide on a role removal");
+                    outcome.unsure = Some(error.to_string());
+                }
+            }
+        }
+        admitted
+    }
+
+    /// Journals the role removals C4C confirmed, so that they count in the breaker's window.
+    async fn record_role_removals(
+        &self,
+        requester: &Requester,
+        group_id: Uuid,
+        deletes: &[(Uuid, String)],
+        done: &[Uuid],
+    ) {
+        let Some(safety) = self.safety.as_ref().filter(|s| s.config().enabled) else {
+            return;
+        };
+        for (user_id, assignment) in deletes.iter().filter(|(u, _)| done.contains(u)) {
+            let removal = RoleRemoval {
+                group_id,
+                user_id: *user_id,
+                employee_object_id: self.employee_of(*user_id).await,
+                set: ROLE_ASSIGNMENT_SET.to_owned(),
+                assignment_object_id: assignment.clone(),
+            };
+            if let Err(error) = safety.record_role_removal(requester, &removal).await {
+                tracing::error!(%error, "cannot journal a role removal");
+            }
+        }
+    }
+
+    async fn employee_of(&self, user_id: Uuid) -> Option<String> {
+        match self.store.get_resource(ResourceType::User, user_id).await {
+            Ok(row) => row.and_then(|row| row.object_id),
+            Err(_) => None,
+        }
     }
 
     /// Deletes assignments: one call for one, else `$batch`es of `batch_size` changesets.
@@ -1142,6 +1269,7 @@ impl GroupService {
                 "action": action,
                 "assignments_created": outcome.created,
                 "assignments_deleted": outcome.deleted,
+                "assignments_held": outcome.held,
                 "assignments_adopted": outcome.adopted,
                 "member_failures": outcome.failures.len(),
                 "odata_calls": outcome.calls,
@@ -1254,6 +1382,11 @@ fn is_unknown_code(error: &C4cError) -> bool {
 /// Some members could not be changed: the first error, with how many failed. What succeeded is
 /// kept (rows and C4C agree); repeating the request finishes the rest.
 fn failure(outcome: &Outcome) -> Result<(), ProvisioningError> {
+    if let Some(problem) = &outcome.unsure {
+        return Err(ProvisioningError::from(
+            crate::store::StoreError::Unavailable(problem.clone()),
+        ));
+    }
     let Some((user, error)) = outcome.failures.first() else {
         return Ok(());
     };
@@ -1349,6 +1482,13 @@ fn respond(status: u16, row: &ResourceRow, resource: Value, mapper: &GroupMapper
         status,
         resource: Some(with_extension(resource, mapper, row)),
         version: Some(version_of(row)),
+    }
+}
+
+fn requester(ctx: &RequestContext) -> Requester {
+    Requester {
+        client: ctx.client.clone(),
+        request_id: ctx.request_id.clone(),
     }
 }
 

@@ -108,6 +108,20 @@ impl HeldKind {
     }
 }
 
+/// Held operations on group members are stored under this resource type.
+pub const ROLE_REMOVAL_RESOURCE: &str = "GroupMember";
+
+/// A business-role (or org-unit) assignment a group change would delete.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RoleRemoval {
+    pub group_id: uuid::Uuid,
+    pub user_id: uuid::Uuid,
+    pub employee_object_id: Option<String>,
+    /// The assignment's entity set (business roles or org units).
+    pub set: String,
+    pub assignment_object_id: String,
+}
+
 /// The breaker's answer to one deprovisioning.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Admission {
@@ -168,34 +182,12 @@ impl Safety {
         kind: HeldKind,
         payload: Value,
     ) -> Result<Admission, StoreError> {
-        if !self.config.enabled {
+        let Some(reason) = self.trips(requester, 0).await? else {
             return Ok(Admission::Apply);
-        }
-        let client = requester.client.as_deref();
-        let since = now_millis().saturating_sub(window_millis(&self.config));
-        let already_held = self.store.count_held(client).await?;
-        let applied = self.store.count_deactivations_since(client, since).await?;
-        let count = applied + already_held + 1;
-        let linked = self.store.count_linked_users(since).await?.max(1);
-        #[allow(clippy::cast_precision_loss)] // counts of users are far below 2^52
-        let share = count as f64 / linked as f64;
-        let over_count = count > i64::from(self.config.max_count);
-        let over_share = count >= i64::from(self.config.min_count) && share > self.config.max_share;
-        if already_held == 0 && !over_count && !over_share {
-            return Ok(Admission::Apply);
-        }
-        let reason = json!({
-            "breaker": if already_held > 0 { "held operations pending" } else { "threshold" },
-            "count_in_window": count,
-            "linked_users": linked,
-            "share": share,
-            "max_count": self.config.max_count,
-            "max_share": self.config.max_share,
-            "window_secs": self.config.window_secs,
-        });
-        let operation = self
-            .store
-            .hold_operation(&NewHeld {
+        };
+        self.hold(
+            requester,
+            NewHeld {
                 client: requester.client.clone(),
                 request_id: requester.request_id.clone(),
                 resource_type: row.resource_type.as_str().to_owned(),
@@ -204,11 +196,113 @@ impl Safety {
                 kind: kind.as_str().to_owned(),
                 payload,
                 base_version: row.version,
+            },
+            reason,
+        )
+        .await
+    }
+
+    /// The same decision for a business-role assignment a group change would delete (a member
+    /// leaving, or the group deleted). Held per group and member, so that one user's removals
+    /// from several groups are held side by side. `admitted_before` counts the removals of the
+    /// same request admitted already (they are not journaled until C4C confirms them).
+    pub async fn admit_role_removal(
+        &self,
+        requester: &Requester,
+        removal: &RoleRemoval,
+        admitted_before: usize,
+    ) -> Result<Admission, StoreError> {
+        let pending = i64::try_from(admitted_before).unwrap_or(i64::MAX);
+        let Some(reason) = self.trips(requester, pending).await? else {
+            return Ok(Admission::Apply);
+        };
+        self.hold(
+            requester,
+            NewHeld {
+                client: requester.client.clone(),
+                request_id: requester.request_id.clone(),
+                resource_type: ROLE_REMOVAL_RESOURCE.to_owned(),
+                resource_id: format!("{}/{}", removal.group_id, removal.user_id),
+                object_id: removal.employee_object_id.clone(),
+                kind: HeldKind::RoleRemoval.as_str().to_owned(),
+                payload: serde_json::to_value(removal).unwrap_or(Value::Null),
+                base_version: 0,
+            },
+            reason,
+        )
+        .await
+    }
+
+    /// Journals a role removal C4C confirmed, so that it counts in the breaker's window.
+    pub async fn record_role_removal(
+        &self,
+        requester: &Requester,
+        removal: &RoleRemoval,
+    ) -> Result<(), StoreError> {
+        if !self.config.enabled {
+            return Ok(());
+        }
+        self.store
+            .record_change(&NewChange {
+                client: requester.client.clone(),
+                actor: requester.client.clone().unwrap_or_default(),
+                request_id: Some(requester.request_id.clone()),
+                resource_id: Some(removal.user_id.to_string()),
+                object_id: removal.employee_object_id.clone().unwrap_or_default(),
+                kind: HeldKind::RoleRemoval.as_str().to_owned(),
+                previous: serde_json::to_value(removal).unwrap_or(Value::Null),
+                applied: json!({}),
+                approved_by: None,
             })
-            .await?;
+            .await
+            .map(|_| ())
+    }
+
+    /// `Some(reason)` when one more deprovisioning by this client (beyond `pending` admitted
+    /// but not yet journaled) must be held.
+    async fn trips(
+        &self,
+        requester: &Requester,
+        pending: i64,
+    ) -> Result<Option<Value>, StoreError> {
+        if !self.config.enabled {
+            return Ok(None);
+        }
+        let client = requester.client.as_deref();
+        let since = now_millis().saturating_sub(window_millis(&self.config));
+        let already_held = self.store.count_held(client).await?;
+        let applied = self.store.count_deactivations_since(client, since).await?;
+        let count = applied.saturating_add(pending) + already_held + 1;
+        let linked = self.store.count_linked_users(since).await?.max(1);
+        #[allow(clippy::cast_precision_loss)] // counts of users are far below 2^52
+        let share = count as f64 / linked as f64;
+        let over_count = count > i64::from(self.config.max_count);
+        let over_share = count >= i64::from(self.config.min_count) && share > self.config.max_share;
+        if already_held == 0 && !over_count && !over_share {
+            return Ok(None);
+        }
+        Ok(Some(json!({
+            "breaker": if already_held > 0 { "held operations pending" } else { "threshold" },
+            "count_in_window": count,
+            "linked_users": linked,
+            "share": share,
+            "max_count": self.config.max_count,
+            "max_share": self.config.max_share,
+            "window_secs": self.config.window_secs,
+        })))
+    }
+
+    async fn hold(
+        &self,
+        requester: &Requester,
+        new: NewHeld,
+        reason: Value,
+    ) -> Result<Admission, StoreError> {
+        let operation = self.store.hold_operation(&new).await?;
         tracing::warn!(
             client = requester.client.as_deref().unwrap_or("-"),
             held = operation.id,
+            kind = %new.kind,
             "deprovisioning held by the circuit breaker"
         );
         Ok(Admission::Held {
@@ -400,7 +494,7 @@ impl Safety {
     ) -> Result<Option<String>, String> {
         let kind = operation.kind.as_str();
         if kind == HeldKind::RoleRemoval.as_str() {
-            return Err("role removals are released by the groups service (not built yet)".into());
+            return self.apply_role_removal(operation, by).await.map(|()| None);
         }
         let id = uuid::Uuid::parse_str(&operation.resource_id).map_err(|e| e.to_string())?;
         let lock = self
@@ -652,6 +746,46 @@ impl Safety {
             self.store.mark_undone(*id, by).await?;
         }
         Ok(outcome("restored", None))
+    }
+
+    /// Releases a held role removal: the assignment is deleted in C4C (one already gone counts
+    /// as done), then the group's member row; journaled as approved by the operator.
+    async fn apply_role_removal(&self, operation: &HeldOperation, by: &str) -> Result<(), String> {
+        let removal: RoleRemoval = serde_json::from_value(operation.payload.clone())
+            .map_err(|error| format!("held role removal unreadable: {error}"))?;
+        let deleted = if removal.set == crate::c4c::model::ORG_ASSIGNMENT_SET {
+            self.c4c
+                .delete_org_assignment(&removal.assignment_object_id)
+                .await
+        } else {
+            self.c4c
+                .delete_role_assignment(&removal.assignment_object_id)
+                .await
+        };
+        match deleted {
+            Ok(()) => {}
+            Err(error) if error.kind() == crate::c4c::ErrorKind::NotFound => {}
+            Err(error) => return Err(format!("C4C: {error}")),
+        }
+        self.store
+            .remove_group_members(removal.group_id, &[removal.user_id])
+            .await
+            .map_err(|error| error.to_string())?;
+        self.store
+            .record_change(&NewChange {
+                client: operation.client.clone(),
+                actor: by.to_owned(),
+                request_id: Some(operation.request_id.clone()),
+                resource_id: Some(removal.user_id.to_string()),
+                object_id: removal.employee_object_id.clone().unwrap_or_default(),
+                kind: HeldKind::RoleRemoval.as_str().to_owned(),
+                previous: operation.payload.clone(),
+                applied: json!({}),
+                approved_by: Some(by.to_owned()),
+            })
+            .await
+            .map(|_| ())
+            .map_err(|error| error.to_string())
     }
 
     async fn log_decision(

@@ -136,6 +136,11 @@ impl UserService {
         }
     }
 
+    /// The deprovisioning circuit breaker (shared with the group service).
+    pub fn safety(&self) -> &Safety {
+        &self.safety
+    }
+
     /// The deprovisioning circuit breaker's settings (`[safety]`).
     pub fn with_safety(mut self, config: SafetyConfig) -> Self {
         self.safety = Safety::new(

@@ -237,14 +237,15 @@ impl Store {
         .await?)
     }
 
-    /// Deactivations a client made apply since `since`, operator-approved ones excepted.
+    /// Deactivations and role removals a client made apply since `since`, operator-approved
+    /// ones excepted.
     pub async fn count_deactivations_since(
         &self,
         client: Option<&str>,
         since: i64,
     ) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM applied_changes WHERE kind = 'deactivate' \
+            "SELECT COUNT(*) FROM applied_changes WHERE kind IN ('deactivate', 'role_removal') \
              AND approved_by IS NULL AND COALESCE(client, '') = $1 AND at >= $2",
         )
         .bind(client_key(client))
@@ -288,7 +289,7 @@ impl Store {
     }
 
     /// Changes not undone yet in `[since, until)`, of one client when given, oldest first;
-    /// undo records themselves excepted. At most `limit`, after id `after_id` (paging).
+    /// undo records themselves and role removals (not undone by `undo`) excepted. At most `limit`, after id `after_id` (paging).
     pub async fn changes_to_undo(
         &self,
         since: i64,
@@ -299,7 +300,7 @@ impl Store {
     ) -> Result<Vec<AppliedChange>, StoreError> {
         let sql = format!(
             "SELECT {CHANGE_COLUMNS} FROM applied_changes WHERE at >= $1 AND at < $2 \
-             AND ($3 = '' OR COALESCE(client, '') = $3) AND kind <> 'undo' \
+             AND ($3 = '' OR COALESCE(client, '') = $3) AND kind NOT IN ('undo', 'role_removal') \
              AND undone_at IS NULL AND id > $4 ORDER BY id LIMIT $5"
         );
         let rows = sqlx::query(&sql)

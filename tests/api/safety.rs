@@ -442,3 +442,74 @@ on_both_backends!(undo_restores_a_range, |backend: Backend| async move {
             .all(|r| r.entry.detail["decided_by"] == "carol")
     );
 });
+
+// A deleted group takes its business role from every member at once: above the threshold the
+// removals are held (the roles stay in C4C), and an operator's release makes them.
+on_both_backends!(
+    mass_role_removal_is_held_then_released,
+    |backend: Backend| async move {
+        let sim = start_sim(0).await;
+        let Some(db) = TestDb::new(backend).await else {
+            return;
+        };
+        let store_url = db.url.clone();
+        let bridge = Bridge::start_configured(db, &sim, |config| {
+            config.safety = breaker(3, HoldPolicy::HoldQuietly);
+            config.groups = crate::groups::rules();
+        })
+        .await;
+        let users = create_users(&bridge, 6).await;
+        let members: Vec<Value> = users.iter().map(|(id, _)| json!({"value": id})).collect();
+        let (status, _, group) = bridge
+            .send(
+                reqwest::Method::POST,
+                "/Groups",
+                Some(json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": "Sales Reps",
+                    "members": members,
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{group}");
+        for (_, object_id) in &users {
+            assert_eq!(sim.business_roles_of(object_id), ["SALES_REP"]);
+        }
+
+        let group_id = group["id"].as_str().unwrap();
+        let (status, _, answer) = bridge
+            .send(
+                reqwest::Method::DELETE,
+                &format!("/Groups/{group_id}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 204, "{answer}");
+        let with_role = users
+            .iter()
+            .filter(|(_, object_id)| !sim.business_roles_of(object_id).is_empty())
+            .count();
+        assert_eq!(with_role, 3, "three removals made, three held");
+        let held = bridge
+            .app
+            .store
+            .list_held(Some("held"), None)
+            .await
+            .unwrap();
+        assert_eq!(held.len(), 3);
+        assert!(held.iter().all(|h| h.kind == "role_removal"));
+        for (_, object_id) in &users {
+            assert!(!locked(&sim, object_id), "a role removal locks nobody");
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = operator_config(dir.path(), &store_url, &sim);
+        let (code, out, err) =
+            operator(&config, &["held", "release", "--all", "--by", "alice"]).await;
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.matches("released").count(), 3, "{out}");
+        for (_, object_id) in &users {
+            assert!(sim.business_roles_of(object_id).is_empty());
+        }
+    }
+);
