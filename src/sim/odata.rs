@@ -270,7 +270,15 @@ fn read_inner(
             single(set, row, &opts, &renderer, json)
         }
         Target::Collection { set, count } => {
-            let rows: Vec<Row> = db.table(set).values().cloned().collect();
+            // A lookup by indexed keys reads only its candidates, as a tenant's index would;
+            // `collection` filters them (and reports a bad filter) as it does a full scan.
+            let indexed = opts
+                .validate(set.def(), env.allow_ne)
+                .ok()
+                .flatten()
+                .and_then(|expr| db.table(set).candidates(&expr));
+            let rows: Vec<Row> =
+                indexed.unwrap_or_else(|| db.table(set).values().cloned().collect());
             collection(set, rows, &opts, &renderer, env, req, json, count)
         }
         Target::Nav {

@@ -9,6 +9,7 @@
 
 use imbl::{HashMap, OrdMap, OrdSet};
 
+use super::filter::{Expr, Op};
 use super::store::Row;
 use super::values::Val;
 
@@ -80,6 +81,51 @@ impl Table {
             .unwrap_or_default();
         seqs.into_iter()
             .filter_map(move |seq| self.order.get(&seq).map(|(key, row)| (key.as_str(), row)))
+    }
+
+    /// The rows that can match `expr` when it is `field eq v` or a disjunction of such terms on
+    /// indexed fields without wildcards (what a lookup by business key sends): a superset, in default order, that
+    /// the caller still filters with `expr`. `None` for any other shape (scan every row).
+    pub(crate) fn candidates(&self, expr: &Expr) -> Option<Vec<Row>> {
+        fn terms<'e>(expr: &'e Expr, out: &mut Vec<(&'static str, &'e Val)>) -> bool {
+            match expr {
+                Expr::Or(a, b) => terms(a, out) && terms(b, out),
+                Expr::Cmp {
+                    prop,
+                    op: Op::Eq,
+                    value: Some(value),
+                } => {
+                    out.push((prop, value));
+                    true
+                }
+                _ => false,
+            }
+        }
+        let mut wanted = Vec::new();
+        if !terms(expr, &mut wanted)
+            || wanted.iter().any(|(field, value)| {
+                // C4C's `eq` with `*` is a pattern match, which no index answers.
+                !self.indexed_fields.contains(field)
+                    || value.as_str().is_none_or(|text| text.contains('*'))
+            })
+        {
+            return None;
+        }
+        let mut seqs: Vec<u64> = wanted
+            .iter()
+            .filter_map(|(field, value)| {
+                let by_value = self.index.get(*field)?;
+                by_value.get(&index_key(value)?)
+            })
+            .flat_map(|seqs| seqs.iter().copied())
+            .collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        Some(
+            seqs.into_iter()
+                .filter_map(|seq| self.order.get(&seq).map(|(_, row)| row.clone()))
+                .collect(),
+        )
     }
 
     /// Inserts or replaces the row under `key`; a replaced row keeps its place in the order.
@@ -185,6 +231,39 @@ mod tests {
         assert!(users_of(&t, "alice").is_empty());
         assert!(t.get("2").is_none());
         assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn candidates_of_a_disjunction_on_an_indexed_field_come_in_table_order() {
+        let mut t = Table::with_indexes(&["UserID"]);
+        for (id, user) in [("1", "a"), ("2", "b"), ("3", "c"), ("4", "B")] {
+            t.insert(id.into(), row(id, user));
+        }
+        let eq = |user: &str| Expr::Cmp {
+            prop: "UserID",
+            op: Op::Eq,
+            value: Some(Val::Str(user.into())),
+        };
+        let either = Expr::Or(Box::new(eq("c")), Box::new(eq("b")));
+        let found: Vec<_> = t
+            .candidates(&either)
+            .unwrap()
+            .iter()
+            .map(|r| r.get("ObjectID").and_then(Val::as_str).unwrap().to_owned())
+            .collect();
+        assert_eq!(found, ["2", "3", "4"], "a superset (case folded), in order");
+        let other = Expr::Cmp {
+            prop: "UserID",
+            op: Op::Ne,
+            value: Some(Val::Str("c".into())),
+        };
+        assert!(t.candidates(&other).is_none());
+        let unindexed = Expr::Cmp {
+            prop: "LastName",
+            op: Op::Eq,
+            value: Some(Val::Str("c".into())),
+        };
+        assert!(t.candidates(&unindexed).is_none());
     }
 
     #[test]
