@@ -214,7 +214,9 @@ pub async fn read_form_csrf(request: Request, next: Next) -> Response {
         .await
 }
 
-/// Headers every admin answer carries: no caching, no framing, no referrer.
+/// Headers every admin answer carries: no caching, no framing, no referrer to other sites.
+/// `same-origin`, not `no-referrer`: under `no-referrer` browsers send `Origin: null` on form
+/// posts, and the login's same-origin check would refuse every real browser.
 pub(crate) fn harden(headers: &mut HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -224,7 +226,7 @@ pub(crate) fn harden(headers: &mut HeaderMap) {
     );
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,

@@ -312,7 +312,7 @@ async fn dashboard(State(state): State<AppState>, admin: AdminSession) -> Respon
         section aria-labelledby="traffic" {
             h2 #traffic { "Last " (view.window_minutes) " minutes" }
             div.cards {
-                div.card { div.value { (format!("{:.1}", view.requests_per_minute)) } div.label { "requests per minute (" (view.requests) " in all)" } }
+                div.card { div.value { (format!("{:.2}", view.requests_per_minute)) } div.label { "requests per minute (" (view.requests) " in all)" } }
                 div.card { div.value { (format!("{:.1} %", view.error_rate * 100.0)) } div.label { "error rate (" (view.failed) " failed, " (view.refused) " refused)" } }
                 div.card { div.value { (ms(view.c4c.latency_p50_ms)) } div.label { "C4C latency p50 (p95 " (ms(view.c4c.latency_p95_ms)) ")" } }
                 div.card { div.value { (ms(view.time_to_lock_p50_ms)) } div.label { "time to lock p50 (p95 " (ms(view.time_to_lock_p95_ms)) ")" } }

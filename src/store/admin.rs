@@ -138,9 +138,17 @@ impl Store {
             }
         }
         if let Some(user) = &query.user {
+            // The resource that has or had the name, or a request whose body named it (a
+            // create that failed before any resource existed).
             let n = next(&mut params, Param::Text(super::resources::fold_name(user)));
+            let body = serde_json::to_string(&user.to_lowercase()).unwrap_or_default();
+            let m = next(
+                &mut params,
+                Param::Text(like_pattern(&format!("\"username\":{body}"))),
+            );
             conditions.push(format!(
-                "resource_id IN (SELECT id FROM resources WHERE user_name_lower = ${n})"
+                "(resource_id IN (SELECT id FROM resources WHERE user_name_lower = ${n}) \
+                 OR LOWER(detail) LIKE ${m} ESCAPE '\\')"
             ));
         }
         if let Some(text) = query.text.as_deref().filter(|text| !text.is_empty()) {

@@ -4,6 +4,7 @@
 mod admin_api;
 mod admin_auth;
 mod admin_oidc;
+mod admin_ui_browser;
 mod auth;
 mod bulk;
 mod cli;
