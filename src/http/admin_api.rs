@@ -11,10 +11,12 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
@@ -139,6 +141,33 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(ErrorBody { error: message })).into_response();
         super::admin_auth::harden(response.headers_mut());
         response
+    }
+}
+
+/// `Query`, with a malformed query string answered in the API's own error format.
+pub struct AdminQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for AdminQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|Query(value)| AdminQuery(value))
+            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+    }
+}
+
+/// `Path`, with a malformed segment (a non-numeric id) answered in the API's error format.
+pub struct AdminPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for AdminPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(value)| AdminPath(value))
+            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
     }
 }
 
@@ -339,7 +368,7 @@ fn page_of(records: &[LogRecord], limit: i64) -> LogPage {
 async fn search_logs(
     State(state): State<AppState>,
     _admin: AdminSession,
-    Query(search): Query<LogSearch>,
+    AdminQuery(search): AdminQuery<LogSearch>,
 ) -> Response {
     respond(search_log_view(&state, &search).await)
 }
@@ -411,7 +440,7 @@ pub async fn request_trace_view(
 async fn request_trace(
     State(state): State<AppState>,
     _admin: AdminSession,
-    Path(request_id): Path<String>,
+    AdminPath(request_id): AdminPath<String>,
 ) -> Response {
     respond(request_trace_view(&state, &request_id).await)
 }
@@ -532,7 +561,7 @@ async fn retry_request(
     State(state): State<AppState>,
     admin: AdminSession,
     headers: HeaderMap,
-    Path(request_id): Path<String>,
+    AdminPath(request_id): AdminPath<String>,
 ) -> Response {
     let base_url = super::discovery::base_url(&state, &headers);
     respond(retry_request_as(&state, &admin, &request_id, base_url).await)
@@ -635,8 +664,8 @@ pub async fn timeline_view(
 async fn user_timeline(
     State(state): State<AppState>,
     _admin: AdminSession,
-    Path(scim_id): Path<String>,
-    Query(page): Query<PageParams>,
+    AdminPath(scim_id): AdminPath<String>,
+    AdminQuery(page): AdminQuery<PageParams>,
 ) -> Response {
     respond(timeline_view(&state, &scim_id, &page).await)
 }
@@ -690,7 +719,7 @@ pub async fn links_view(state: &AppState, search: &LinkSearch) -> Result<Links, 
 async fn links(
     State(state): State<AppState>,
     _admin: AdminSession,
-    Query(search): Query<LinkSearch>,
+    AdminQuery(search): AdminQuery<LinkSearch>,
 ) -> Response {
     respond(links_view(&state, &search).await)
 }
@@ -794,7 +823,7 @@ pub async fn outbox_view(state: &AppState, search: &OutboxSearch) -> Result<Outb
 async fn outbox(
     State(state): State<AppState>,
     _admin: AdminSession,
-    Query(search): Query<OutboxSearch>,
+    AdminQuery(search): AdminQuery<OutboxSearch>,
 ) -> Response {
     respond(outbox_view(&state, &search).await)
 }
@@ -819,6 +848,7 @@ pub async fn outbox_decide(
     summary = "Retry an outbox item now, with a fresh attempt budget (operator)",
     params(("id" = i64, Path)),
     responses(
+        (status = 400, body = ErrorBody, description = "the id is not a number"),
         (status = 200, body = OutboxView),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
@@ -829,7 +859,7 @@ pub async fn outbox_decide(
 async fn outbox_retry(
     State(state): State<AppState>,
     admin: AdminSession,
-    Path(id): Path<i64>,
+    AdminPath(id): AdminPath<i64>,
 ) -> Response {
     respond(outbox_decide(&state, &admin, id, true).await)
 }
@@ -838,6 +868,7 @@ async fn outbox_retry(
     summary = "Discard a pending or failed outbox item (operator)",
     params(("id" = i64, Path)),
     responses(
+        (status = 400, body = ErrorBody, description = "the id is not a number"),
         (status = 200, body = OutboxView),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
@@ -848,7 +879,7 @@ async fn outbox_retry(
 async fn outbox_discard(
     State(state): State<AppState>,
     admin: AdminSession,
-    Path(id): Path<i64>,
+    AdminPath(id): AdminPath<i64>,
 ) -> Response {
     respond(outbox_decide(&state, &admin, id, false).await)
 }
@@ -931,7 +962,7 @@ pub async fn held_view(state: &AppState, search: &HeldSearch) -> Result<HeldList
 async fn held(
     State(state): State<AppState>,
     _admin: AdminSession,
-    Query(search): Query<HeldSearch>,
+    AdminQuery(search): AdminQuery<HeldSearch>,
 ) -> Response {
     respond(held_view(&state, &search).await)
 }
@@ -982,6 +1013,7 @@ pub async fn held_decide(
     summary = "Apply a held deprovisioning (operator)",
     params(("id" = i64, Path)),
     responses(
+        (status = 400, body = ErrorBody, description = "the id is not a number"),
         (status = 200, body = Decision),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
@@ -992,7 +1024,7 @@ pub async fn held_decide(
 async fn held_release(
     State(state): State<AppState>,
     admin: AdminSession,
-    Path(id): Path<i64>,
+    AdminPath(id): AdminPath<i64>,
 ) -> Response {
     respond(held_decide(&state, &admin, id, true).await)
 }
@@ -1001,6 +1033,7 @@ async fn held_release(
     summary = "Drop a held deprovisioning without applying it (operator)",
     params(("id" = i64, Path)),
     responses(
+        (status = 400, body = ErrorBody, description = "the id is not a number"),
         (status = 200, body = Decision),
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
@@ -1011,7 +1044,7 @@ async fn held_release(
 async fn held_discard(
     State(state): State<AppState>,
     admin: AdminSession,
-    Path(id): Path<i64>,
+    AdminPath(id): AdminPath<i64>,
 ) -> Response {
     respond(held_decide(&state, &admin, id, false).await)
 }
@@ -1351,7 +1384,7 @@ pub async fn c4c_health_view(state: &AppState, probe: bool) -> C4cHealthView {
 async fn c4c_health(
     State(state): State<AppState>,
     _admin: AdminSession,
-    Query(params): Query<HealthParams>,
+    AdminQuery(params): AdminQuery<HealthParams>,
 ) -> Response {
     ok(c4c_health_view(&state, params.probe.unwrap_or(false)).await)
 }

@@ -241,8 +241,11 @@ on_both_backends!(
             "/admin/api/logs?limit=0",
             "/admin/api/logs?limit=201",
             "/admin/api/logs?cursor=abc",
+            "/admin/api/logs?limit=99999999999999999999",
         ] {
-            assert_eq!(api.get(Some(&vic), bad).await.0, 400, "{bad}");
+            let (status, body) = api.get(Some(&vic), bad).await;
+            assert_eq!(status, 400, "{bad}");
+            assert!(body["error"].is_string(), "{bad}: {body}");
         }
 
         // One request's trace: bodies in and out (masked), rules, OData calls.
@@ -480,6 +483,11 @@ on_both_backends!(
             .await
             .unwrap();
         assert_eq!(api.post(Some(&olga), &retry, true).await.0, 409);
+        let (status, body) = api
+            .post(Some(&olga), "/admin/api/outbox/abc/retry", true)
+            .await;
+        assert_eq!(status, 400);
+        assert!(body["error"].is_string(), "{body}");
         assert_eq!(
             api.post(Some(&olga), "/admin/api/outbox/999999/retry", true)
                 .await
