@@ -235,8 +235,15 @@ fn log_table(items: &[LogSummary]) -> Markup {
     }
 }
 
+/// Everything but RFC 3986's unreserved characters is escaped in a path segment or query value.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 fn urlencode(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
 }
 
 fn flash(message: &Option<String>, error: bool) -> Markup {

@@ -614,3 +614,124 @@ on_both_backends!(
         assert!(doc["components"]["securitySchemes"]["session"].is_object());
     }
 );
+
+/// The HTML views without a browser: empty states, escaping, role-dependent buttons, forms that
+/// carry the CSRF token as a field, and the embedded assets.
+#[tokio::test]
+async fn admin_ui_pages_escape_values_show_empty_states_and_guard_forms() {
+    let sim = start_sim(0).await;
+    let db = TestDb::new(Backend::Sqlite).await.unwrap();
+    let bridge = Bridge::start_configured(db, &sim, |config| {
+        config.auth.admin.cookie_secure = false;
+    })
+    .await;
+    add_admins(&bridge.app.store).await;
+    let base = bridge.app.url("");
+    let olga = sign_in(&base, "olga").await;
+    let vic = sign_in(&base, "vic").await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = |admin: &Admin, path: &str| {
+        browser
+            .get(format!("{base}{path}"))
+            .header("cookie", &admin.cookie)
+            .header("accept", "text/html")
+            .send()
+    };
+
+    // A fresh bridge: every view says what will appear, not a bare table.
+    for (path, empty) in [
+        ("/admin", "No failed provisioning"),
+        ("/admin/logs", "No mapping-log record matches"),
+        ("/admin/outbox", "The outbox is empty"),
+        ("/admin/held", "Nothing is held"),
+    ] {
+        let response = page(&vic, path).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(
+            response.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'self'")
+        );
+        let html = response.text().await.unwrap();
+        assert!(html.contains(empty), "{path}: {html}");
+        assert!(html.contains("name=\"csrf_token\""), "sign-out form");
+    }
+
+    // A create with markup in it fails at C4C: the trace shows it escaped.
+    let mut hostile = user("mallory", "666");
+    hostile["displayName"] = json!("<script>alert(1)</script>");
+    sim.faults().fail_next(5, Fault::Status503, FaultScope::Any);
+    let (status, _, _) = bridge
+        .send(reqwest::Method::POST, "/Users", Some(hostile))
+        .await;
+    assert_eq!(status, 503);
+    sim.faults().clear();
+    let failed = bridge
+        .app
+        .store
+        .search_log(&c4c_scim_bridge::store::AdminLogQuery {
+            outcome: Some("failed".into()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let request_id = failed[0].entry.request_id.clone();
+    let detail = page(&vic, &format!("/admin/requests/{request_id}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(detail.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!detail.contains("<script>alert"));
+    // A viewer sees no retry button and cannot post the form.
+    assert!(!detail.contains("Retry this request"));
+    assert!(detail.contains("an operator can retry it"));
+    let form = |admin: &Admin, token: Option<&str>| {
+        let mut fields = Vec::new();
+        if let Some(token) = token {
+            fields.push(("csrf_token", token.to_owned()));
+        }
+        browser
+            .post(format!("{base}/admin/requests/{request_id}/retry"))
+            .header("cookie", &admin.cookie)
+            .form(&fields)
+            .send()
+    };
+    assert_eq!(form(&vic, Some(&vic.csrf)).await.unwrap().status(), 403);
+    assert_eq!(form(&olga, None).await.unwrap().status(), 403);
+    assert_eq!(form(&olga, Some("wrong")).await.unwrap().status(), 403);
+    let operator_view = page(&olga, &format!("/admin/requests/{request_id}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(operator_view.contains("Retry this request"));
+    let retried = form(&olga, Some(&olga.csrf)).await.unwrap();
+    assert_eq!(retried.status(), 303);
+    let location = retried.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/admin/requests/retry-"), "{location}");
+    let result = page(&olga, &location).await.unwrap().text().await.unwrap();
+    assert!(result.contains("ok (201)"), "{result}");
+
+    // Assets are embedded and served with their types.
+    for (path, kind) in [
+        ("/admin/assets/admin.css", "text/css"),
+        ("/admin/assets/admin.js", "text/javascript"),
+    ] {
+        let response = browser.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(kind)
+        );
+    }
+}
