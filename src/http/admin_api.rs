@@ -29,7 +29,7 @@ use crate::c4c::{EmployeeQuery, ErrorKind};
 use crate::provisioning::users::RequestContext;
 use crate::store::{
     AdminLogQuery, LinkQuery, LinkRow, LogRecord, MAX_ADMIN_PAGE, OutboxDecisionError, OutboxItem,
-    OutboxStatus, ResourceType, StoreError,
+    OutboxStatus, RETRY_SEPARATOR, ResourceType, StoreError,
 };
 
 /// Page size when none is asked for.
@@ -391,6 +391,10 @@ pub struct RequestTrace {
     pub records: Vec<TraceRecord>,
     /// Whether an operator can retry it (a User write that did not succeed).
     pub retryable: bool,
+    /// The request this one retried, when an operator's retry.
+    pub retry_of: Option<String>,
+    /// Operators' retries of this request, oldest first.
+    pub retries: Vec<LogSummary>,
 }
 
 /// The record of a request that a retry would replay.
@@ -415,8 +419,13 @@ pub async fn request_trace_view(
             "no mapping-log record for request {request_id}"
         )));
     }
+    let retries = state.store.retries_of(request_id).await?;
     Ok(RequestTrace {
         request_id: request_id.to_owned(),
+        retry_of: request_id
+            .rsplit_once(RETRY_SEPARATOR)
+            .map(|(original, _)| original.to_owned()),
+        retries: retries.iter().map(LogSummary::from).collect(),
         retryable: retry_candidate(&records).is_some(),
         records: records
             .iter()
@@ -458,7 +467,8 @@ pub struct RetryResult {
 }
 
 /// Replays a failed User write through the same use case the identity provider called, with a
-/// new request id; masked attributes (`"***"`) are left out of the replayed body.
+/// new request id `{request_id}.retry-…`; masked attributes (`"***"`) are left out of the
+/// replayed body.
 pub async fn retry_request_as(
     state: &AppState,
     admin: &AdminSession,
@@ -482,7 +492,10 @@ pub async fn retry_request_as(
         ))
     })?;
     let entry = &record.entry;
-    let new_id = format!("retry-{}", uuid::Uuid::new_v4().simple());
+    let new_id = format!(
+        "{request_id}{RETRY_SEPARATOR}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
     let ctx = RequestContext {
         request_id: new_id.clone(),
         client: Some(format!("admin:{}", admin.user)),

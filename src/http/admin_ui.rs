@@ -544,6 +544,15 @@ async fn request_detail(
     };
     let body = html! {
         (notice_markup(&notice))
+        @if let Some(original) = &view.retry_of {
+            p { "An operator's retry of " a href=(format!("/admin/requests/{}", urlencode(original))) { code { (original) } } "." }
+        }
+        @if !view.retries.is_empty() {
+            section aria-labelledby="retries" {
+                h2 #retries { "Retries" }
+                (log_table(&view.retries))
+            }
+        }
         @if view.retryable {
             @if is_operator(&admin) {
                 form method="post" action=(format!("/admin/requests/{}/retry", urlencode(&request_id))) {

@@ -6,6 +6,9 @@ use sqlx::any::AnyRow;
 
 use super::{LogRecord, OutboxItem, OutboxStatus, ResourceType, Store, StoreError, now_millis};
 
+/// Joins a request id and the suffix of an operator's retry of it: `{id}.retry-{random}`.
+pub const RETRY_SEPARATOR: &str = ".retry-";
+
 /// The most records one page of an admin list may hold.
 pub const MAX_ADMIN_PAGE: i64 = 200;
 
@@ -196,6 +199,27 @@ impl Store {
             format!("SELECT {LOG_COLUMNS} FROM mapping_log WHERE request_id = $1 ORDER BY id");
         let rows = sqlx::query(&sql)
             .bind(request_id.to_owned())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(super::log::from_row).collect()
+    }
+
+    /// The records of the operator retries of `request_id` (ids `{request_id}.retry-…`), oldest
+    /// first.
+    pub async fn retries_of(&self, request_id: &str) -> Result<Vec<LogRecord>, StoreError> {
+        let mut pattern = String::new();
+        for c in format!("{request_id}{RETRY_SEPARATOR}").chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        let sql = format!(
+            "SELECT {LOG_COLUMNS} FROM mapping_log WHERE request_id LIKE $1 ESCAPE '\\' ORDER BY id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(pattern)
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(super::log::from_row).collect()

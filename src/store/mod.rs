@@ -24,6 +24,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use admin::{
     AdminLogQuery, LinkQuery, LinkRow, LogWindow, MAX_ADMIN_PAGE, OutboxDecisionError,
+    RETRY_SEPARATOR,
 };
 pub use auth::{AdminSessionRow, AdminUserRow, OAuthClientRow, SigningKeyRow};
 pub use groups::MemberRow;

@@ -310,6 +310,13 @@ on_both_backends!(
         assert_eq!(new_trace["records"][0]["summary"], Value::Null);
         assert_eq!(new_trace["records"][0]["client"], "admin:olga");
         assert_eq!(new_trace["records"][0]["outcome"], "ok");
+        assert_eq!(new_trace["retry_of"], failed_request.as_str());
+        let (_, original) = api
+            .get(Some(&vic), &format!("/admin/api/requests/{failed_request}"))
+            .await;
+        assert_eq!(original["retries"][0]["request_id"], new_request);
+        assert_eq!(original["retries"][0]["outcome"], "ok");
+        assert!(original["retry_of"].is_null());
         assert_eq!(
             api.post(
                 Some(&olga),
@@ -716,7 +723,10 @@ async fn admin_ui_pages_escape_values_show_empty_states_and_guard_forms() {
     let retried = form(&olga, Some(&olga.csrf)).await.unwrap();
     assert_eq!(retried.status(), 303);
     let location = retried.headers()["location"].to_str().unwrap().to_owned();
-    assert!(location.starts_with("/admin/requests/retry-"), "{location}");
+    assert!(
+        location.starts_with(&format!("/admin/requests/{request_id}.retry-")),
+        "{location}"
+    );
     let result = page(&olga, &location).await.unwrap().text().await.unwrap();
     assert!(result.contains("ok (201)"), "{result}");
 
