@@ -366,6 +366,7 @@ async fn logs(
             (field("User name", "user", &search.user, "text"))
             (field("SCIM id", "scim_id", &search.scim_id, "text"))
             (field("EmployeeID", "employee_id", &search.employee_id, "text"))
+            (field("ObjectID", "object_id", &search.object_id, "text"))
             label { "Outcome"
                 select name="outcome" {
                     @for value in outcomes {

@@ -132,6 +132,19 @@ async fn wait_for(client: &Client, css: &str) {
         .unwrap_or_else(|error| panic!("no {css}: {error}"));
 }
 
+/// Waits until the browser is on a page whose path and query contain `part`.
+async fn wait_for_url(client: &Client, part: &str) {
+    for _ in 0..200 {
+        let url = client.current_url().await.unwrap();
+        let here = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+        if here.contains(part) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the browser never reached a page with {part:?}");
+}
+
 fn user(name: &str, number: &str) -> Value {
     let mut user = entra_user();
     let login = format!("{name}@contoso.com");
@@ -234,14 +247,7 @@ async fn admin_ui_in_chromium_retry_a_failed_provisioning_and_an_outbox_item() {
         .click()
         .await
         .unwrap();
-    assert!(
-        client
-            .current_url()
-            .await
-            .unwrap()
-            .path()
-            .starts_with("/admin/requests/")
-    );
+    wait_for_url(&client, "/admin/requests/").await;
     let detail = client.source().await.unwrap();
     assert!(detail.contains("frank@contoso.com"), "the SCIM body in");
     assert!(detail.contains("503"));
@@ -256,6 +262,7 @@ async fn admin_ui_in_chromium_retry_a_failed_provisioning_and_an_outbox_item() {
         .click()
         .await
         .unwrap();
+    wait_for(&client, "p.flash").await;
     let flash = text_of(&client, "p.flash").await;
     assert!(flash.contains("ok (201)"), "{flash}");
     assert!(text_of(&client, "h2").await.contains("201"));
@@ -277,6 +284,7 @@ async fn admin_ui_in_chromium_retry_a_failed_provisioning_and_an_outbox_item() {
         .await
         .unwrap();
     search.submit().await.unwrap();
+    wait_for_url(&client, "user=frank").await;
     let rows = client
         .find_all(Locator::Css("main table tbody tr"))
         .await
@@ -290,6 +298,7 @@ async fn admin_ui_in_chromium_retry_a_failed_provisioning_and_an_outbox_item() {
         .click()
         .await
         .unwrap();
+    wait_for_url(&client, "/admin/users/").await;
     assert!(text_of(&client, "h1").await.contains("frank@contoso.com"));
     screenshot(&client, "user-timeline").await;
 
@@ -331,6 +340,7 @@ async fn admin_ui_in_chromium_retry_a_failed_provisioning_and_an_outbox_item() {
         .click()
         .await
         .unwrap();
+    wait_for(&client, "p.flash").await;
     assert!(text_of(&client, "p.flash").await.contains("due again"));
     reload_until(&client, &outbox_url, "outcome-done").await;
     assert_eq!(sim.employee(&object_id).unwrap()["FirstName"], "Alicia");
