@@ -516,13 +516,14 @@ fn odata_table(calls: Option<&Value>) -> Markup {
         } @else {
             table {
                 thead { tr {
-                    th scope="col" { "Call" } th scope="col" { "Result" } th scope="col" class="num" { "ms" } th scope="col" { "Error" }
+                    th scope="col" { "Call" } th scope="col" { "Result" } th scope="col" class="num" { "HTTP status" } th scope="col" class="num" { "ms" } th scope="col" { "Error" }
                 } }
                 tbody {
                     @for call in &calls {
                         tr {
                             td { (text_of(&call["call"])) }
                             td { @if call["ok"] == Value::Bool(true) { (outcome("ok")) } @else { (outcome("failed")) " " (text_of(&call["error_kind"])) } }
+                            td class="num" { @if call["ok"] == Value::Bool(true) { "2xx" } @else { (call.get("status").map(text_of).unwrap_or_else(|| "none".to_owned())) } }
                             td class="num" { (text_of(&call["duration_ms"])) }
                             td { (call.get("error").map(text_of).unwrap_or_default()) }
                         }

@@ -104,6 +104,7 @@ impl Journal {
                 "ok": false,
                 "duration_ms": duration_ms,
                 "error_kind": error.kind().as_str(),
+                "status": error.http_status(),
                 "error": error.to_string(),
             }),
         });

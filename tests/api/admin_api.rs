@@ -282,7 +282,7 @@ on_both_backends!(
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|call| call["ok"] == false)
+                .any(|call| call["ok"] == false && call["status"] == 503)
         );
         assert_eq!(
             api.get(Some(&vic), "/admin/api/requests/no-such-request")
