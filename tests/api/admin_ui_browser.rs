@@ -7,6 +7,7 @@
 //! CI (`CI=true`) it must run: `.ci/run` installs both.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -24,7 +25,8 @@ use crate::users::{Bridge, entra_user};
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// chromedriver, ended when dropped.
+/// chromedriver in a process group of its own, ended when dropped with the browsers it started
+/// (also when the test fails before it closed its session).
 struct Driver {
     child: Child,
     port: u16,
@@ -32,6 +34,8 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -60,6 +64,7 @@ async fn start_driver() -> Option<Driver> {
     let port = free_port();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
