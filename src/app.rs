@@ -79,8 +79,11 @@ impl Application {
     /// Connects the C4C client when `[c4c]` is configured; its calls feed the metrics.
     pub fn with_c4c_from_config(mut self) -> Result<Self, AppError> {
         if let Some(c4c) = &self.state.config.c4c {
-            let client = C4cClient::with_observer(c4c.clone(), Arc::new(C4cMetrics))
-                .map_err(|error| AppError::Config(ConfigError::Invalid(error.to_string())))?;
+            let client = C4cClient::with_observer(
+                c4c.clone(),
+                self.state.c4c_status.observer(Arc::new(C4cMetrics)),
+            )
+            .map_err(|error| AppError::Config(ConfigError::Invalid(error.to_string())))?;
             let mapping = self.state.config.resolved_mapping()?;
             let mapper = crate::mapping::Mapper::new(mapping, None).map_err(|problems| {
                 let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();

@@ -423,6 +423,9 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
             let token = crate::auth::create_token(&store, "demo", None)
                 .await
                 .map_err(|error| AppError::Serve(error.to_string()))?;
+            let admin_password = demo_admin(&store).await?;
+            // The demo serves plain HTTP: a Secure cookie would not come back from every browser.
+            config.auth.admin.cookie_secure = false;
             let listener = bind_demo_listener(listen).await?;
             config.server.listen = listener
                 .local_addr()
@@ -443,6 +446,9 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
                 crate::sim::DEFAULT_USER,
                 crate::sim::DEFAULT_PASSWORD,
             );
+            println!(
+                "  Admin UI:       http://{addr}/admin (user admin, password {admin_password})"
+            );
             println!("Try:");
             println!("  curl http://{addr}/healthz");
             println!(
@@ -458,7 +464,15 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
                 simulator.service_url(),
             );
             println!("Press Ctrl-C to stop.");
+            // Some history for the admin UI: provisionings through the SCIM API, one of them
+            // failed by a simulated C4C outage (retry it from the UI).
+            let history = tokio::spawn(demo_history(
+                format!("http://{addr}{base_path}"),
+                token.clone(),
+                simulator.faults(),
+            ));
             let result = app.run_until(shutdown_signal()).await;
+            history.abort();
             simulator.shutdown().await;
             result
         }
@@ -494,6 +508,88 @@ async fn load_metadata(
         .await
         .map_err(|error| AppError::Serve(format!("cannot read the tenant's $metadata: {error}")))?;
     Ok(Some(metadata))
+}
+
+/// The demo's admin account (operator) with a fresh random password each run.
+async fn demo_admin(store: &crate::store::Store) -> Result<String, AppError> {
+    use crate::auth::admin::{Role, add_user, set_password};
+    use rand::Rng;
+    let password: String = rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect();
+    let secret = secrecy::SecretString::from(password.clone());
+    match add_user(store, "admin", Role::Operator, &secret).await {
+        Ok(()) => Ok(password),
+        Err(crate::auth::AuthError::NameTaken(_)) => set_password(store, "admin", &secret)
+            .await
+            .map(|()| password)
+            .map_err(|error| AppError::Serve(error.to_string())),
+        Err(error) => Err(AppError::Serve(error.to_string())),
+    }
+}
+
+/// Sends the demo's first SCIM requests: three users created (one updated), and one create
+/// failed by a C4C outage. Errors are ignored: the history is a convenience.
+async fn demo_history(scim_base: String, token: String, faults: crate::sim::FaultControl) {
+    let client = reqwest::Client::new();
+    let user = |name: &str, given: &str, number: u32| {
+        serde_json::json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+            "userName": format!("{name}@example.com"),
+            "externalId": name,
+            "active": true,
+            "name": {"givenName": given, "familyName": "Demo"},
+            "emails": [{"type": "work", "value": format!("{name}@example.com"), "primary": true}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":
+                {"employeeNumber": format!("D{number}")}
+        })
+    };
+    let post = |body: serde_json::Value| {
+        client
+            .post(format!("{scim_base}/Users"))
+            .bearer_auth(&token)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+    };
+    let mut first = None;
+    for (name, given, number) in [
+        ("grace", "Grace", 1),
+        ("linus", "Linus", 2),
+        ("margaret", "Margaret", 3),
+    ] {
+        if let Ok(response) = post(user(name, given, number)).await
+            && let Ok(created) = response.json::<serde_json::Value>().await
+            && first.is_none()
+        {
+            first = created["id"].as_str().map(str::to_owned);
+        }
+    }
+    if let Some(id) = first {
+        let _ = client
+            .patch(format!("{scim_base}/Users/{id}"))
+            .bearer_auth(&token)
+            .header("content-type", "application/scim+json")
+            .body(
+                serde_json::json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "title", "value": "Engineer"}]
+                })
+                .to_string(),
+            )
+            .send()
+            .await;
+    }
+    faults.fail_next(
+        20,
+        crate::sim::Fault::Status503,
+        crate::sim::FaultScope::Any,
+    );
+    let _ = post(user("barbara", "Barbara", 4)).await;
+    faults.clear();
 }
 
 /// The demo's tenant: the built-in simulator, with its technical user.

@@ -132,6 +132,28 @@ impl ErrorKind {
 }
 
 impl C4cError {
+    /// The HTTP status C4C answered with, when one arrived (for traces in the mapping log).
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Self::Unauthorized { .. } => Some(401),
+            Self::Forbidden { .. } | Self::CsrfRequired => Some(403),
+            Self::NotFound { .. } => Some(404),
+            Self::PreconditionFailed { .. } => Some(412),
+            Self::Throttled { .. } => Some(429),
+            Self::Validation { status, .. }
+            | Self::Unavailable { status, .. }
+            | Self::Server { status, .. }
+            | Self::TokenRequest { status, .. } => Some(*status),
+            Self::PropertyNotFilterable { .. }
+            | Self::UnsupportedFilter(_)
+            | Self::Timeout { .. }
+            | Self::Transport { .. }
+            | Self::UnexpectedResponse(_)
+            | Self::Config { .. }
+            | Self::InvalidInput(_) => None,
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Unauthorized { .. } => ErrorKind::Unauthorized,

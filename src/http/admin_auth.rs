@@ -27,7 +27,6 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/admin", get(landing))
         .route("/admin/login", get(login_form).post(login))
         .route("/admin/logout", post(logout))
         .route("/admin/api/session", get(whoami))
@@ -215,8 +214,10 @@ pub async fn read_form_csrf(request: Request, next: Next) -> Response {
         .await
 }
 
-/// Headers every admin answer carries: no caching, no framing, no referrer.
-fn harden(headers: &mut HeaderMap) {
+/// Headers every admin answer carries: no caching, no framing, no referrer to other sites.
+/// `same-origin`, not `no-referrer`: under `no-referrer` browsers send `Origin: null` on form
+/// posts, and the login's same-origin check would refuse every real browser.
+pub(crate) fn harden(headers: &mut HeaderMap) {
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
@@ -225,7 +226,7 @@ fn harden(headers: &mut HeaderMap) {
     );
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -411,22 +412,6 @@ pub fn escape_html(text: &str) -> String {
         }
     }
     out
-}
-
-/// Placeholder landing page until the admin UI (issue 12) takes /admin over.
-async fn landing(admin: AdminSession) -> Response {
-    page(
-        StatusCode::OK,
-        format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>c4c-scim-bridge admin</title></head>\
-             <body><main><h1>c4c-scim-bridge admin</h1><p>Signed in as {} ({}).</p>\
-             <form method=\"post\" action=\"/admin/logout\"><input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">\
-             <button type=\"submit\">Sign out</button></form></main></body></html>",
-            escape_html(&admin.user),
-            admin.role,
-            admin.csrf_token
-        ),
-    )
 }
 
 fn json(value: serde_json::Value) -> Response {

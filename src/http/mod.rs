@@ -1,8 +1,10 @@
 //! HTTP edge (axum): routers, middleware, error rendering. Handlers stay thin and call into
 //! `provisioning`; nothing below this module knows axum.
 
+pub mod admin_api;
 pub mod admin_auth;
 mod admin_oidc;
+mod admin_ui;
 pub mod auth;
 mod bulk;
 mod discovery;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub c4c_health: Arc<health::C4cHealth>,
     /// JWT keys and issuers, and the per-client rate limit (issue 11).
     pub security: crate::auth::SharedSecurity,
+    /// What the C4C client's calls showed, for the admin health view (issue 12).
+    pub c4c_status: Arc<admin_api::C4cStatus>,
 }
 
 impl AppState {
@@ -70,6 +74,7 @@ impl AppState {
             bulk: None,
             auth_failures,
             c4c_health: Arc::new(health::C4cHealth::default()),
+            c4c_status: Arc::new(admin_api::C4cStatus::default()),
         }
     }
 }
@@ -119,6 +124,8 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::router())
         .merge(admin_auth::router())
         .merge(admin_oidc::router())
+        .merge(admin_api::router())
+        .merge(admin_ui::router())
         .layer(axum::middleware::from_fn(admin_auth::read_form_csrf))
         .layer(axum::middleware::from_fn(observability::count_requests))
         .with_state(state)

@@ -352,6 +352,81 @@ impl Mapper {
         })
     }
 
+    /// A SCIM body as the mapping log may keep it: `password` and the configured sensitive
+    /// attributes (top level and inside extension objects) become `"***"`.
+    pub fn masked(&self, body: &Value) -> Value {
+        let Some(object) = body.as_object() else {
+            return body.clone();
+        };
+        let masked = object
+            .iter()
+            .map(|(key, value)| {
+                let value = if key.eq_ignore_ascii_case("password") || self.sensitive(key) {
+                    Value::String("***".into())
+                } else if key.starts_with("urn:") && value.is_object() {
+                    let inner = value
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(name, inner)| {
+                            let full = format!("{key}:{name}");
+                            let shown = if name.eq_ignore_ascii_case("password")
+                                || self.sensitive(&full)
+                                || self.sensitive(name)
+                            {
+                                Value::String("***".into())
+                            } else {
+                                inner.clone()
+                            };
+                            (name.clone(), shown)
+                        })
+                        .collect();
+                    Value::Object(inner)
+                } else {
+                    value.clone()
+                };
+                (key.clone(), value)
+            })
+            .collect();
+        Value::Object(masked)
+    }
+
+    /// A SCIM PatchOp body as the mapping log may keep it: an operation whose path is
+    /// sensitive (or `password`) has its value masked; path-less values are masked like bodies.
+    pub fn masked_patch(&self, body: &Value) -> Value {
+        let mut body = body.clone();
+        let operations = body
+            .as_object_mut()
+            .and_then(|object| {
+                object
+                    .iter_mut()
+                    .find(|(key, _)| key.eq_ignore_ascii_case("Operations"))
+            })
+            .and_then(|(_, operations)| operations.as_array_mut());
+        for operation in operations.into_iter().flatten() {
+            let Some(operation) = operation.as_object_mut() else {
+                continue;
+            };
+            let path = operation
+                .get("path")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if let Some(value) = operation.get_mut("value") {
+                *value = match &path {
+                    Some(path)
+                        if self.sensitive(path)
+                            || path.to_ascii_lowercase().contains("password") =>
+                    {
+                        Value::String("***".into())
+                    }
+                    Some(_) => value.clone(),
+                    None => self.masked(value),
+                };
+            }
+        }
+        body
+    }
+
     fn show(&self, rule: &CompiledRule, v: &Option<Value>) -> Option<String> {
         v.as_ref().map(|v| {
             if self.sensitive(&rule.source_text) {

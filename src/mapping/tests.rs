@@ -710,6 +710,49 @@ fn example_rules_file_parses_validates_and_repeats_the_defaults() {
     );
 }
 
+#[test]
+fn bodies_for_the_mapping_log_are_masked() {
+    let m = default_mapper();
+    let body = json!({
+        "userName": "a@example.com",
+        "password": "hunter2",
+        "phoneNumbers": [{"type": "work", "value": "+49 30 1"}],
+        "addresses": [{"streetAddress": "Main 1"}],
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+            "employeeNumber": "7",
+            "password": "x"
+        }
+    });
+    let masked = m.masked(&body);
+    assert_eq!(masked["userName"], "a@example.com");
+    assert_eq!(masked["password"], "***");
+    assert_eq!(masked["phoneNumbers"], "***");
+    assert_eq!(masked["addresses"], "***");
+    let enterprise = &masked["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"];
+    assert_eq!(enterprise["employeeNumber"], "7");
+    assert_eq!(enterprise["password"], "***");
+    let text = masked.to_string();
+    assert!(!text.contains("hunter2") && !text.contains("+49") && !text.contains("Main 1"));
+
+    let patch = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [
+            {"op": "replace", "path": "phoneNumbers[type eq \"work\"].value", "value": "+1 555"},
+            {"op": "replace", "path": "password", "value": "hunter2"},
+            {"op": "replace", "value": {"title": "Lead", "phoneNumbers": [{"value": "+1 555"}]}},
+            {"op": "replace", "path": "title", "value": "Boss"}
+        ]
+    });
+    let masked = m.masked_patch(&patch);
+    let operations = masked["Operations"].as_array().unwrap();
+    assert_eq!(operations[0]["value"], "***");
+    assert_eq!(operations[1]["value"], "***");
+    assert_eq!(operations[2]["value"]["title"], "Lead");
+    assert_eq!(operations[2]["value"]["phoneNumbers"], "***");
+    assert_eq!(operations[3]["value"], "Boss");
+    assert!(!masked.to_string().contains("555"));
+}
+
 /// The mapped payloads against the strict simulator: accepted on create and update, read back,
 /// and pushed-down filters find (only) what they should.
 mod against_the_simulator {

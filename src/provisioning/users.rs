@@ -61,6 +61,8 @@ struct Journal {
     /// The circuit breaker's decision, when it held the request.
     safety: Option<Value>,
     time_to_lock_ms: Option<i64>,
+    /// The SCIM body received, masked (see `Mapper::masked`), for the admin trace and retry.
+    request: Option<Value>,
 }
 
 impl Journal {
@@ -76,6 +78,7 @@ impl Journal {
             odata: Vec::new(),
             safety: None,
             time_to_lock_ms: None,
+            request: None,
         }
     }
 
@@ -101,6 +104,7 @@ impl Journal {
                 "ok": false,
                 "duration_ms": duration_ms,
                 "error_kind": error.kind().as_str(),
+                "status": error.http_status(),
                 "error": error.to_string(),
             }),
         });
@@ -136,9 +140,14 @@ impl UserService {
         }
     }
 
-    /// The deprovisioning circuit breaker (shared with the group service).
+    /// The deprovisioning circuit breaker (shared with the group service and the admin API).
     pub fn safety(&self) -> &Safety {
         &self.safety
+    }
+
+    /// The mapping rules in force.
+    pub fn mapper(&self) -> &Mapper {
+        &self.mapper
     }
 
     /// The deprovisioning circuit breaker's settings (`[safety]`).
@@ -154,6 +163,7 @@ impl UserService {
 
     pub async fn create(&self, ctx: &RequestContext, body: &Value) -> UserResult {
         let mut journal = Journal::start();
+        journal.request = Some(self.mapper.masked(body));
         let result = self.create_inner(ctx, body, &mut journal).await;
         self.finish(ctx, journal, &result).await;
         result
@@ -174,6 +184,7 @@ impl UserService {
         if_match: Option<&str>,
     ) -> UserResult {
         let mut journal = Journal::start();
+        journal.request = Some(self.mapper.masked(body));
         let result = self
             .serialized(
                 format!("User:{id}"),
@@ -192,6 +203,7 @@ impl UserService {
         if_match: Option<&str>,
     ) -> UserResult {
         let mut journal = Journal::start();
+        journal.request = Some(self.mapper.masked_patch(body));
         let result = self
             .serialized(
                 format!("User:{id}"),
@@ -865,6 +877,14 @@ impl UserService {
     /// Appends the request's mapping-log entry. A log that cannot be written does not fail
     /// the request (C4C has already changed); it is reported in the service log.
     async fn finish(&self, ctx: &RequestContext, journal: Journal, result: &UserResult) {
+        // The body answered: single resources only (a list is not a provisioning).
+        let response_body = match result {
+            Ok(response) if ctx.method != "GET" => response
+                .resource
+                .as_ref()
+                .map(|body| self.mapper.masked(body)),
+            _ => None,
+        };
         let (status, outcome, error) = match result {
             Ok(response) => (response.status, "ok", None),
             Err(failure) => (
@@ -897,6 +917,8 @@ impl UserService {
                 "safety": journal.safety,
                 "time_to_lock_ms": journal.time_to_lock_ms,
                 "error": error,
+                "request": journal.request,
+                "response": response_body,
             }),
         };
         if let Err(error) = self.store.append_log(&entry).await {

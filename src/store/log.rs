@@ -46,7 +46,7 @@ pub struct LogQuery {
 const COLUMNS: &str = "id, request_id, at, client, method, path, resource_type, resource_id, \
                        employee_id, object_id, status, outcome, duration_ms, detail";
 
-fn from_row(row: &AnyRow) -> Result<LogRecord, StoreError> {
+pub(super) fn from_row(row: &AnyRow) -> Result<LogRecord, StoreError> {
     let detail: String = row.try_get("detail")?;
     Ok(LogRecord {
         id: row.try_get("id")?,

@@ -5,6 +5,7 @@
 //! the common subset (numbered `$n` parameters, `RETURNING`, partial indexes, times as Unix
 //! milliseconds), so every query exists once and both backends are tested with the same code.
 
+mod admin;
 mod auth;
 mod groups;
 mod locks;
@@ -21,6 +22,10 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use admin::{
+    AdminLogQuery, LinkQuery, LinkRow, LogWindow, MAX_ADMIN_PAGE, OutboxDecisionError,
+    RETRY_SEPARATOR,
+};
 pub use auth::{AdminSessionRow, AdminUserRow, OAuthClientRow, SigningKeyRow};
 pub use groups::MemberRow;
 pub use locks::ReplicaLock;

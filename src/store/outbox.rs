@@ -53,7 +53,7 @@ pub struct OutboxItem {
 const COLUMNS: &str =
     "id, kind, resource_id, payload, status, attempts, next_attempt_at, last_error, created_at";
 
-fn from_row(row: &AnyRow) -> Result<OutboxItem, StoreError> {
+pub(super) fn from_row(row: &AnyRow) -> Result<OutboxItem, StoreError> {
     let payload: String = row.try_get("payload")?;
     Ok(OutboxItem {
         id: row.try_get("id")?,

@@ -1,8 +1,10 @@
 //! The bridge's integration tests: ONE test binary (each file under tests/ links separately).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin_api;
 mod admin_auth;
 mod admin_oidc;
+mod admin_ui_browser;
 mod auth;
 mod bulk;
 mod cli;
