@@ -56,6 +56,8 @@ pub async fn open_store(config: &Config, migrate: bool) -> Result<Store, AppErro
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// Drift reconciliation, when a tenant is configured (its job runs if `[reconcile] enabled`).
+    reconciler: Option<crate::provisioning::reconcile::Reconciler>,
 }
 
 impl Application {
@@ -73,7 +75,11 @@ impl Application {
 
     pub fn from_listener(listener: TcpListener, config: Config, store: Store) -> Self {
         let state = AppState::new(config, store, None);
-        Self { listener, state }
+        Self {
+            listener,
+            state,
+            reconciler: None,
+        }
     }
 
     /// Connects the C4C client when `[c4c]` is configured; its calls feed the metrics.
@@ -89,11 +95,18 @@ impl Application {
                     problems.join("; ")
                 )))
             })?;
+            let mapper = Arc::new(mapper);
+            self.reconciler = Some(crate::provisioning::reconcile::Reconciler::new(
+                self.state.store.clone(),
+                client.clone(),
+                mapper.clone(),
+                self.state.config.reconcile.clone(),
+            ));
             let users = Arc::new(
                 crate::provisioning::users::UserService::new(
                     self.state.store.clone(),
                     client.clone(),
-                    Arc::new(mapper),
+                    mapper,
                 )
                 .with_safety(self.state.config.safety.clone()),
             );
@@ -191,12 +204,30 @@ impl Application {
             }
             _ => None,
         };
+        let (job_stop, job_stopped) = tokio::sync::oneshot::channel::<()>();
+        let job = match self.reconciler.clone() {
+            Some(reconciler) if self.state.config.reconcile.enabled => {
+                tracing::info!(
+                    interval_secs = self.state.config.reconcile.interval_secs,
+                    "reconciliation job started"
+                );
+                let job = crate::provisioning::reconcile::ReconcileJob::new(reconciler);
+                Some(tokio::spawn(async move {
+                    job.run_until(async {
+                        let _ = job_stopped.await;
+                    })
+                    .await;
+                }))
+            }
+            _ => None,
+        };
         if let (Some(cert), Some(key)) = (
             self.state.config.server.tls_cert_file.clone(),
             self.state.config.server.tls_key_file.clone(),
         ) {
             let result = self.serve_tls(&cert, &key, grace, shutdown).await;
             stop_worker(worker_stop, worker, grace).await;
+            stop_worker(job_stop, job, grace).await;
             store.close().await;
             return result;
         }
@@ -237,6 +268,7 @@ impl Application {
                 "outbox worker still busy after the grace period; its lease will expire"
             );
         }
+        stop_worker(job_stop, job, grace).await;
         store.close().await;
         result
     }
@@ -276,8 +308,9 @@ impl Application {
     }
 }
 
-/// Stops the outbox worker; it finishes the item it is applying (C4C calls have their own time
-/// limit), or is abandoned after `grace` (its lease then lets another worker take the item).
+/// Stops the outbox worker (or the reconciliation job); it finishes the item (run) it is on (C4C
+/// calls have their own time limit), or is abandoned after `grace` (an outbox lease then lets
+/// another worker take the item; an abandoned run stays `running` in the store).
 async fn stop_worker(
     stop: tokio::sync::oneshot::Sender<()>,
     worker: Option<tokio::task::JoinHandle<()>>,

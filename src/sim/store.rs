@@ -772,6 +772,30 @@ impl Db {
         }
     }
 
+    /// Removes an employee with its children and business user, as a tenant administrator's
+    /// clean-up would (the API refuses to delete employees). `false` when there is none.
+    pub(crate) fn remove_employee(&mut self, object_id: &str) -> bool {
+        let Some(employee) = self.table_mut(SetId::Employee).rows.shift_remove(object_id) else {
+            return false;
+        };
+        let parent = employee.get("ObjectID").cloned();
+        for set in [
+            SetId::RoleAssignment,
+            SetId::OrgAssignment,
+            SetId::SalesResponsibility,
+        ] {
+            self.table_mut(set)
+                .rows
+                .retain(|_, child| child.get("ParentObjectID") != parent.as_ref());
+        }
+        if let Some(eid) = employee.get("EmployeeID").cloned() {
+            self.table_mut(SetId::BusinessUser)
+                .rows
+                .retain(|_, user| user.get("EmployeeID") != Some(&eid));
+        }
+        true
+    }
+
     pub(crate) fn delete(
         &mut self,
         set: SetId,

@@ -15,6 +15,7 @@ mod jwt;
 mod mapping_cli;
 mod metrics;
 mod otlp;
+mod reconcile;
 mod replicas;
 mod safety;
 mod secrets;
