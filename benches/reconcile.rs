@@ -153,7 +153,10 @@ async fn main() {
             renamed += 1;
         }
     }
-    println!("planted: {renamed} renamed, {removed} removed, {} unlinked", args.unlinked);
+    println!(
+        "planted: {renamed} renamed, {removed} removed, {} unlinked",
+        args.unlinked
+    );
     drop(object_ids);
 
     sim.faults()
@@ -215,7 +218,11 @@ async fn main() {
         "memory: resident before the run {:.0} MiB (simulator's tenant included); peak during the run {:.0} MiB{}; growth {:.0} MiB",
         mib(rss_before),
         mib(peak),
-        if reset { "" } else { " (peak not reset: since start)" },
+        if reset {
+            ""
+        } else {
+            " (peak not reset: since start)"
+        },
         mib(peak - rss_before)
     );
     assert_eq!(summary.findings["changed_in_c4c"], renamed);

@@ -227,7 +227,7 @@ impl Application {
         ) {
             let result = self.serve_tls(&cert, &key, grace, shutdown).await;
             stop_worker(worker_stop, worker, grace).await;
-            stop_worker(job_stop, job, grace).await;
+            stop_job(job_stop, job, grace).await;
             store.close().await;
             return result;
         }
@@ -268,7 +268,7 @@ impl Application {
                 "outbox worker still busy after the grace period; its lease will expire"
             );
         }
-        stop_worker(job_stop, job, grace).await;
+        stop_job(job_stop, job, grace).await;
         store.close().await;
         result
     }
@@ -308,9 +308,8 @@ impl Application {
     }
 }
 
-/// Stops the outbox worker (or the reconciliation job); it finishes the item (run) it is on (C4C
-/// calls have their own time limit), or is abandoned after `grace` (an outbox lease then lets
-/// another worker take the item; an abandoned run stays `running` in the store).
+/// Stops the outbox worker; it finishes the item it is applying (C4C calls have their own time
+/// limit), or is abandoned after `grace` (its lease then lets another worker take the item).
 async fn stop_worker(
     stop: tokio::sync::oneshot::Sender<()>,
     worker: Option<tokio::task::JoinHandle<()>>,
@@ -321,6 +320,21 @@ async fn stop_worker(
         && tokio::time::timeout(grace, worker).await.is_err()
     {
         tracing::warn!("outbox worker still busy after the grace period; its lease will expire");
+    }
+}
+
+/// Stops the reconciliation job between runs; a run in progress gets `grace` to finish, else it
+/// is abandoned and stays `running` in the store (the next run starts from the same watermark).
+async fn stop_job(
+    stop: tokio::sync::oneshot::Sender<()>,
+    job: Option<tokio::task::JoinHandle<()>>,
+    grace: Duration,
+) {
+    let _ = stop.send(());
+    if let Some(job) = job
+        && tokio::time::timeout(grace, job).await.is_err()
+    {
+        tracing::warn!("reconciliation still running after the grace period; abandoned");
     }
 }
 

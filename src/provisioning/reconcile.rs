@@ -201,6 +201,7 @@ impl Reconciler {
     /// watermark is run full.
     pub async fn run(&self, options: RunOptions) -> Result<Report, ReconcileError> {
         let started = Instant::now();
+        let started_at = now_millis();
         let watermark = self.store.reconcile_value(WATERMARK).await?;
         let full = options.full || watermark.is_none();
         let mode = if full { "full" } else { "delta" };
@@ -241,9 +242,12 @@ impl Reconciler {
                     // C4C's JSON gives milliseconds (`/Date(ms)/`) of a time kept to 100 ns:
                     // the change happened within the next millisecond, so `gt` the truncated
                     // value would read the newest change again.
+                    // Never past the run's start: an employee changed while the run read
+                    // others may carry an older time than the newest one read.
                     let newest = newest
                         .timestamp_millis()
                         .saturating_add(1)
+                        .min(started_at)
                         .max(watermark.unwrap_or(0));
                     pass.summary.watermark_to = Some(rfc3339(newest));
                     self.store
