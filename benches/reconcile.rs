@@ -50,6 +50,22 @@ fn status_kib(field: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// CPU seconds (user + system) this process used so far: the bridge's and the simulator's.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |index: usize| {
+        fields
+            .get(index)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; 100 Hz.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn mib(kib: f64) -> f64 {
     kib / 1024.0
 }
@@ -177,7 +193,7 @@ async fn main() {
     let mapper = c4c_scim_bridge::mapping::Mapper::new(mapping, None).unwrap();
     let reconciler = Reconciler::new(
         store.clone(),
-        c4c,
+        c4c.clone(),
         Arc::new(mapper),
         ReconcileConfig {
             page_size: args.page_size,
@@ -190,6 +206,7 @@ async fn main() {
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     sim.reset_counters();
     let started = Instant::now();
+    let cpu = cpu_seconds();
     let report = reconciler
         .run(RunOptions {
             full: true,
@@ -199,13 +216,15 @@ async fn main() {
         .await
         .unwrap();
     let wall = started.elapsed();
+    let cpu = cpu_seconds() - cpu;
     let peak = status_kib("VmHWM:");
     let counters = sim.counters();
 
     let summary = &report.summary;
     println!(
-        "full reconciliation: {:.1} s wall, {} employees read, {} linked compared",
+        "full reconciliation: {:.1} s wall, {:.1} CPU s (bridge and simulator), {} employees read, {} linked compared",
         wall.as_secs_f64(),
+        cpu,
         summary.employees_read,
         summary.linked_compared
     );
@@ -225,6 +244,34 @@ async fn main() {
         },
         mib(peak - rss_before)
     );
+    // Afterwards, the same paged read alone (no comparison, no store): what paging costs.
+    let started = Instant::now();
+    let cpu = cpu_seconds();
+    let query = c4c_scim_bridge::c4c::EmployeeQuery::new()
+        .select([
+            "ObjectID",
+            "EmployeeID",
+            "UserID",
+            "EntityLastChangedOn",
+            "UserLockedIndicator",
+            "UserValidityEndDate",
+            "FirstName",
+            "LastName",
+            "Email",
+        ])
+        .order_by("ObjectID", c4c_scim_bridge::c4c::Order::Asc);
+    let mut pages = c4c.employee_pages(&query).await.unwrap();
+    let (mut read, mut calls) = (0, 0);
+    while let Some(page) = pages.next_page().await.unwrap() {
+        read += page.len();
+        calls += 1;
+    }
+    println!(
+        "paged read alone: {read} employees in {calls} pages, {:.1} s wall, {:.1} CPU s",
+        started.elapsed().as_secs_f64(),
+        cpu_seconds() - cpu
+    );
+
     assert_eq!(summary.findings["changed_in_c4c"], renamed);
     assert_eq!(summary.findings["missing_in_c4c"], removed);
 }
