@@ -409,6 +409,17 @@ on_both_backends!(
             json!(["FirstName", "UserLockedIndicator"])
         );
 
+        // Restored locks are journaled like the bridge's other lock changes (for undo).
+        let journal = bridge.app.store.changes_of(&users[1].1).await.unwrap();
+        let last = journal.last().unwrap();
+        assert_eq!(
+            (last.change.actor.as_str(), last.change.kind.as_str()),
+            ("reconcile", "deactivate")
+        );
+        assert_eq!(last.change.applied, json!({"UserLockedIndicator": true}));
+        let journal = bridge.app.store.changes_of(&users[0].1).await.unwrap();
+        assert_eq!(journal.last().unwrap().change.kind, "reactivate");
+
         // Repaired: the next run finds only the report-only field, and writes nothing.
         sim.reset_counters();
         let (code, out, err) = operator(&config, &["reconcile", "--full", "--json"]).await;
