@@ -56,6 +56,8 @@ pub async fn open_store(config: &Config, migrate: bool) -> Result<Store, AppErro
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// Drift reconciliation, when a tenant is configured (its job runs if `[reconcile] enabled`).
+    reconciler: Option<crate::provisioning::reconcile::Reconciler>,
 }
 
 impl Application {
@@ -73,7 +75,11 @@ impl Application {
 
     pub fn from_listener(listener: TcpListener, config: Config, store: Store) -> Self {
         let state = AppState::new(config, store, None);
-        Self { listener, state }
+        Self {
+            listener,
+            state,
+            reconciler: None,
+        }
     }
 
     /// Connects the C4C client when `[c4c]` is configured; its calls feed the metrics.
@@ -92,11 +98,18 @@ impl Application {
                     problems.join("; ")
                 )))
             })?;
+            let mapper = Arc::new(mapper);
+            self.reconciler = Some(crate::provisioning::reconcile::Reconciler::new(
+                self.state.store.clone(),
+                client.clone(),
+                mapper.clone(),
+                self.state.config.reconcile.clone(),
+            ));
             let users = Arc::new(
                 crate::provisioning::users::UserService::new(
                     self.state.store.clone(),
                     client.clone(),
-                    Arc::new(mapper),
+                    mapper,
                 )
                 .with_safety(self.state.config.safety.clone()),
             );
@@ -195,12 +208,30 @@ impl Application {
             }
             _ => None,
         };
+        let (job_stop, job_stopped) = tokio::sync::oneshot::channel::<()>();
+        let job = match self.reconciler.clone() {
+            Some(reconciler) if self.state.config.reconcile.enabled => {
+                tracing::info!(
+                    interval_secs = self.state.config.reconcile.interval_secs,
+                    "reconciliation job started"
+                );
+                let job = crate::provisioning::reconcile::ReconcileJob::new(reconciler);
+                Some(tokio::spawn(async move {
+                    job.run_until(async {
+                        let _ = job_stopped.await;
+                    })
+                    .await;
+                }))
+            }
+            _ => None,
+        };
         if let (Some(cert), Some(key)) = (
             self.state.config.server.tls_cert_file.clone(),
             self.state.config.server.tls_key_file.clone(),
         ) {
             let result = self.serve_tls(&cert, &key, grace, shutdown).await;
             stop_worker(worker_stop, worker, grace).await;
+            stop_job(job_stop, job, grace).await;
             store.close().await;
             return result;
         }
@@ -241,6 +272,7 @@ impl Application {
                 "outbox worker still busy after the grace period; its lease will expire"
             );
         }
+        stop_job(job_stop, job, grace).await;
         store.close().await;
         result
     }
@@ -292,6 +324,21 @@ async fn stop_worker(
         && tokio::time::timeout(grace, worker).await.is_err()
     {
         tracing::warn!("outbox worker still busy after the grace period; its lease will expire");
+    }
+}
+
+/// Stops the reconciliation job between runs; a run in progress gets `grace` to finish, else it
+/// is abandoned and stays `running` in the store (the next run starts from the same watermark).
+async fn stop_job(
+    stop: tokio::sync::oneshot::Sender<()>,
+    job: Option<tokio::task::JoinHandle<()>>,
+    grace: Duration,
+) {
+    let _ = stop.send(());
+    if let Some(job) = job
+        && tokio::time::timeout(grace, job).await.is_err()
+    {
+        tracing::warn!("reconciliation still running after the grace period; abandoned");
     }
 }
 

@@ -112,6 +112,23 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         by: Option<String>,
     },
+    /// Compare C4C's employees with what the bridge last wrote and print the drift found;
+    /// restores what the [reconcile] policies say. Delta (changes since the last run) unless
+    /// --full. Exit 0 whatever it finds, 1 when the run fails.
+    #[command(
+        after_help = "Examples:\n  c4c-scim-bridge reconcile --dry-run\n  c4c-scim-bridge reconcile --full --json"
+    )]
+    Reconcile {
+        /// Read every employee (the only way to find linked employees gone from C4C).
+        #[arg(long)]
+        full: bool,
+        /// Find and report; restore nothing and keep the delta watermark.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the run and its findings as one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage OAuth 2.0 clients of the client-credentials token endpoint (POST /oauth/token).
     #[command(subcommand, name = "oauth-client")]
     OAuthClient(security::OAuthClientCommand),
@@ -287,6 +304,17 @@ async fn dispatch(cli: Cli) -> Result<(), AppError> {
                 &operator(by),
             )
             .await;
+            store.close().await;
+            result
+        }
+        Command::Reconcile {
+            full,
+            dry_run,
+            json,
+        } => {
+            let config = load_config(cli.config.as_ref())?;
+            let store = open_store(&config, true).await?;
+            let result = run_reconcile(&config, &store, full, dry_run, json).await;
             store.close().await;
             result
         }
@@ -837,6 +865,121 @@ async fn run_undo(
         eprintln!("dry run: nothing was changed");
     }
     print_outcomes(&outcomes)
+}
+
+/// The C4C client and the mapping rules an operator command works with.
+fn tenant_and_mapper(
+    config: &Config,
+) -> Result<(crate::c4c::C4cClient, crate::mapping::Mapper), AppError> {
+    let c4c = config.c4c.clone().ok_or_else(|| {
+        AppError::Usage("this command needs a [c4c] section in the configuration".to_owned())
+    })?;
+    let client = crate::c4c::C4cClient::new(c4c).map_err(|error| {
+        AppError::Config(crate::config::ConfigError::Invalid(error.to_string()))
+    })?;
+    let mapper =
+        crate::mapping::Mapper::new(config.resolved_mapping()?, None).map_err(|problems| {
+            AppError::Config(crate::config::ConfigError::Invalid(format!(
+                "mapping: {}",
+                problems
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            )))
+        })?;
+    Ok((client, mapper))
+}
+
+async fn run_reconcile(
+    config: &Config,
+    store: &crate::store::Store,
+    full: bool,
+    dry_run: bool,
+    json: bool,
+) -> Result<(), AppError> {
+    use crate::provisioning::reconcile::{Reconciler, RunOptions};
+    let (client, mapper) = tenant_and_mapper(config)?;
+    let reconciler = Reconciler::new(
+        store.clone(),
+        client,
+        std::sync::Arc::new(mapper),
+        config.reconcile.clone(),
+    );
+    let report = reconciler
+        .run(RunOptions {
+            full,
+            dry_run,
+            trigger: "cli",
+        })
+        .await
+        .map_err(|error| AppError::Serve(format!("reconciliation failed: {error}")))?;
+    let summary = &report.summary;
+    if json {
+        // Streamed: a large drift is printed page by page, never held whole.
+        print!(
+            "{{\"run_id\":{},\"summary\":{},\"findings\":[",
+            report.run_id,
+            serde_json::to_string(summary).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "run {}: {} {}read {} employee(s), compared {} linked, {} finding(s), {} restored, {} restore(s) failed",
+            report.run_id,
+            summary.mode,
+            if dry_run { "dry run, " } else { "" },
+            summary.employees_read,
+            summary.linked_compared,
+            summary.findings.values().sum::<u64>(),
+            summary.restored,
+            summary.restore_failed,
+        );
+        println!(
+            "{:<15}  {:<15}  {:<36}  {:<32}  {:<22}  {:<24}  expected",
+            "kind", "action", "user", "object id", "field", "in C4C"
+        );
+    }
+    let mut after = 0;
+    let mut first = true;
+    loop {
+        let page = store.reconcile_findings(report.run_id, after, 1000).await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = last.id;
+        for row in &page {
+            let finding = &row.finding;
+            if json {
+                print!(
+                    "{}{}",
+                    if first { "" } else { "," },
+                    serde_json::to_string(row).unwrap_or_default()
+                );
+                first = false;
+                continue;
+            }
+            let show = |value: &Option<serde_json::Value>| match value {
+                Some(serde_json::Value::String(text)) => text.clone(),
+                Some(value) => value.to_string(),
+                None => "-".to_owned(),
+            };
+            println!(
+                "{:<15}  {:<15}  {:<36}  {:<32}  {:<22}  {:<24}  {}",
+                finding.kind,
+                finding.action,
+                finding.resource_id.as_deref().unwrap_or("-"),
+                finding.object_id.as_deref().unwrap_or("-"),
+                finding.field.as_deref().unwrap_or("-"),
+                show(&finding.c4c_value),
+                show(&finding.expected_value),
+            );
+        }
+    }
+    if json {
+        println!("]}}");
+    } else if dry_run {
+        eprintln!("dry run: nothing was changed in C4C");
+    }
+    Ok(())
 }
 
 /// One line per item; exit 1 when any failed.

@@ -199,6 +199,8 @@ pub struct Config {
     pub mapping: crate::mapping::MappingConfig,
     /// The deprovisioning circuit breaker (docs/safety.md).
     pub safety: crate::provisioning::safety::SafetyConfig,
+    /// Drift reconciliation between C4C and what the bridge wrote (docs/safety.md).
+    pub reconcile: crate::provisioning::reconcile::ReconcileConfig,
     /// SCIM groups onto C4C business roles or org units.
     pub groups: crate::provisioning::groups::GroupsConfig,
     /// `/Bulk` limits and how it is sent to C4C.
@@ -356,6 +358,7 @@ impl Config {
                 .map_err(|error| ConfigError::Invalid(error.to_string()))?;
         }
         self.safety.validate().map_err(ConfigError::Invalid)?;
+        self.reconcile.validate().map_err(ConfigError::Invalid)?;
         self.resolved_mapping()?;
         let url = self.store.resolved_url()?;
         crate::store::StoreKind::from_url(url.expose_secret()).map_err(|reason| {

@@ -72,6 +72,10 @@ fn describe() {
     );
     metrics::describe_gauge!("outbox_depth", "Outbox items not yet applied");
     metrics::describe_gauge!(
+        "drift_findings",
+        "Differences between C4C and the bridge found by the latest reconciliation, by kind"
+    );
+    metrics::describe_gauge!(
         "outbox_oldest_age_seconds",
         metrics::Unit::Seconds,
         "Age of the oldest outbox item not yet applied"
@@ -103,6 +107,14 @@ pub fn record_store(operation: &'static str, duration: Duration) {
 /// A deactivation confirmed by C4C; `path` is `direct` or `released` (held, then released).
 pub fn record_time_to_lock(path: &'static str, duration: Duration) {
     metrics::histogram!("time_to_lock_seconds", "path" => path).record(duration.as_secs_f64());
+}
+
+/// The findings of the latest reconciliation run, per kind (every kind set, zeros included).
+pub fn record_drift_findings(findings: &std::collections::BTreeMap<String, u64>) {
+    for (kind, count) in findings {
+        #[allow(clippy::cast_precision_loss)] // counts of employees are far below 2^52
+        metrics::gauge!("drift_findings", "kind" => kind.clone()).set(*count as f64);
+    }
 }
 
 pub fn record_outbox(depth: i64, oldest_age: Option<Duration>) {

@@ -4,6 +4,7 @@
 pub mod bulk;
 pub mod groups;
 pub mod outbox;
+pub mod reconcile;
 pub mod safety;
 pub mod users;
 

@@ -5,7 +5,7 @@
 //! - `POST /__sim/faults/next` (a `QueuedFault` JSON: `{"fault":{"kind":"reset"},"scope":"writes","remaining":1}`)
 //! - `POST /__sim/csrf/invalidate`
 //! - `POST /__sim/oauth/revoke`
-//! - `GET /__sim/employees`
+//! - `GET /__sim/employees`, `DELETE /__sim/employees/{ObjectID}` (an administrator's removal)
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -80,6 +80,19 @@ pub(crate) async fn handle(sh: &Shared, rest: &str, req: Request) -> Response {
                 .map(|r| record_to_map(SetId::Employee, r))
                 .collect();
             json_response(StatusCode::OK, &json!(list))
+        }
+        (Method::DELETE, path) if path.starts_with("employees/") => {
+            let object_id = path.trim_start_matches("employees/");
+            let removed = sh
+                .db
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove_employee(object_id);
+            if removed {
+                json_response(StatusCode::OK, &json!({"removed": object_id}))
+            } else {
+                json_response(StatusCode::NOT_FOUND, &json!({"error": "no such employee"}))
+            }
         }
         _ => json_response(
             StatusCode::NOT_FOUND,

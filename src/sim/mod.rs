@@ -270,6 +270,12 @@ impl SimHandle {
             .map_err(|e| e.message)
     }
 
+    /// Removes an employee (with its assignments and business user) behind the API's back, as a
+    /// tenant administrator's clean-up would; `false` when there is no such employee.
+    pub fn remove_employee(&self, object_id: &str) -> bool {
+        self.db_mut().remove_employee(object_id)
+    }
+
     /// Stops accepting, drops every open connection and waits for the server task.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);

@@ -783,6 +783,43 @@ impl Db {
         }
     }
 
+    /// Removes an employee with its children and business user, as a tenant administrator's
+    /// clean-up would (the API refuses to delete employees). `false` when there is none.
+    pub(crate) fn remove_employee(&mut self, object_id: &str) -> bool {
+        let Some(employee) = self.table_mut(SetId::Employee).remove(object_id) else {
+            return false;
+        };
+        if let Some(parent) = employee.get("ObjectID") {
+            for set in [
+                SetId::RoleAssignment,
+                SetId::OrgAssignment,
+                SetId::SalesResponsibility,
+            ] {
+                let children: Vec<String> = self
+                    .table(set)
+                    .find_by("ParentObjectID", parent)
+                    .filter(|(_, child)| child.get("ParentObjectID") == Some(parent))
+                    .map(|(key, _)| key.to_owned())
+                    .collect();
+                for key in children {
+                    self.table_mut(set).remove(&key);
+                }
+            }
+        }
+        if let Some(eid) = employee.get("EmployeeID") {
+            let users: Vec<String> = self
+                .table(SetId::BusinessUser)
+                .find_by("EmployeeID", eid)
+                .filter(|(_, user)| user.get("EmployeeID") == Some(eid))
+                .map(|(key, _)| key.to_owned())
+                .collect();
+            for key in users {
+                self.table_mut(SetId::BusinessUser).remove(&key);
+            }
+        }
+        true
+    }
+
     pub(crate) fn delete(
         &mut self,
         set: SetId,
@@ -841,6 +878,49 @@ mod tests {
             ["SALES_REP".to_owned(), "SALES_MANAGER".to_owned()].into(),
             ["S3110".to_owned()].into(),
         )
+    }
+
+    #[test]
+    fn uniqueness_follows_creates_updates_and_removals() {
+        let mut db = db();
+        let body = |eid: &str, user: &str| json!({"EmployeeID": eid, "UserID": user, "FirstName": "A", "LastName": "B"});
+        let first = db
+            .create(SetId::Employee, &body("10", "ANN"), None, &actor())
+            .unwrap();
+        // Same UserID in another case, same EmployeeID: both refused.
+        assert!(
+            db.create(SetId::Employee, &body("11", "ann"), None, &actor())
+                .is_err()
+        );
+        assert!(
+            db.create(SetId::Employee, &body("10", "BEN"), None, &actor())
+                .is_err()
+        );
+        // A renamed user frees the old UserID and takes the new one.
+        db.update(
+            SetId::Employee,
+            &first,
+            &json!({"UserID": "ANNA"}),
+            UpdateMode::Merge,
+            None,
+            &actor(),
+        )
+        .unwrap();
+        assert!(
+            db.create(SetId::Employee, &body("12", "ann"), None, &actor())
+                .is_ok()
+        );
+        assert!(
+            db.create(SetId::Employee, &body("13", "anna"), None, &actor())
+                .is_err()
+        );
+        // A removed employee frees both, and its business user goes with it.
+        assert!(db.remove_employee(&first));
+        assert!(!db.remove_employee(&first));
+        assert!(
+            db.create(SetId::Employee, &body("10", "ANNA"), None, &actor())
+                .is_ok()
+        );
     }
 
     fn err(r: Result<impl std::fmt::Debug, ODataError>) -> ODataError {

@@ -49,6 +49,25 @@ impl Store {
             transaction: Some(transaction),
         })
     }
+
+    /// Takes the lock on `key` if no replica holds it; `None` when one does (on SQLite always
+    /// taken: one process owns the file). For jobs that one replica at a time should run.
+    pub async fn try_lock_across_replicas(
+        &self,
+        key: &str,
+    ) -> Result<Option<ReplicaLock>, StoreError> {
+        if self.kind() != StoreKind::Postgres {
+            return Ok(Some(ReplicaLock { transaction: None }));
+        }
+        let mut transaction = self.lock_pool().begin().await?;
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(lock_id(key))
+            .fetch_one(&mut *transaction)
+            .await?;
+        Ok(taken.then_some(ReplicaLock {
+            transaction: Some(transaction),
+        }))
+    }
 }
 
 impl ReplicaLock {

@@ -63,10 +63,10 @@ pub struct ResourceRow {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, resource_type, object_id, employee_id, external_id, user_name, version, \
+pub(super) const COLUMNS: &str = "id, resource_type, object_id, employee_id, external_id, user_name, version, \
                        scim_json, active, tombstone, created_at, updated_at";
 
-fn from_row(row: &AnyRow) -> Result<ResourceRow, StoreError> {
+pub(super) fn from_row(row: &AnyRow) -> Result<ResourceRow, StoreError> {
     let id: String = row.try_get("id")?;
     let scim_json: String = row.try_get("scim_json")?;
     Ok(ResourceRow {

@@ -18,6 +18,7 @@ mod jwt;
 mod mapping_cli;
 mod metrics;
 mod otlp;
+mod reconcile;
 mod replicas;
 mod safety;
 mod secrets;
