@@ -65,6 +65,9 @@ struct Args {
     /// The bridge's `c4c.max_in_flight` (its default is 8).
     #[arg(long, default_value_t = 8)]
     bridge_max_in_flight: usize,
+    /// Employees the simulator starts with (generated); the bridge knows none of them.
+    #[arg(long, default_value_t = 0)]
+    sim_employees: usize,
     /// Internal: serve the do-nothing HTTP server on this port and nothing else.
     #[arg(long, hide = true)]
     null_server: Option<u16>,
@@ -418,7 +421,7 @@ struct Bridge {
     _dir: tempfile::TempDir,
 }
 
-async fn start_bridge(bin: &Path, max_in_flight: usize) -> Bridge {
+async fn start_bridge(bin: &Path, max_in_flight: usize, sim_employees: usize) -> Bridge {
     let dir = tempfile::tempdir().unwrap();
     let sim_port = free_port();
     let sim = spawn(
@@ -428,7 +431,7 @@ async fn start_bridge(bin: &Path, max_in_flight: usize) -> Bridge {
             "--listen",
             &format!("127.0.0.1:{sim_port}"),
             "--employees",
-            "0",
+            &sim_employees.to_string(),
             "--latency-ms",
             "0",
         ]),
@@ -563,7 +566,7 @@ async fn main() {
     for name in &args.servers {
         let mut target = match name.as_str() {
             "bridge" => {
-                let b = start_bridge(&bin, args.bridge_max_in_flight).await;
+                let b = start_bridge(&bin, args.bridge_max_in_flight, args.sim_employees).await;
                 println!("bridge idle RSS {:.1} MiB", b.idle_rss);
                 let target = Target {
                     name: b.target.name.clone(),
