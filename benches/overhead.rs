@@ -535,11 +535,11 @@ async fn main() {
         return;
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let bin = args.bin.clone().unwrap_or_else(|| {
-        std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| root.join("target"), PathBuf::from)
-            .join("release/c4c-scim-bridge")
-    });
+    // Cargo builds the package's binary with the bench, in the same profile.
+    let bin = args
+        .bin
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_c4c-scim-bridge")));
     assert!(
         bin.exists(),
         "{} missing: cargo build --release",
