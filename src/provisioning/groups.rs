@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::safety::{Admission, HoldPolicy, Requester, RoleRemoval, Safety};
-use super::users::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RequestContext, UserResponse};
+use super::users::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RequestContext, UserResponse, requester};
 use super::{KeyedLocks, ProvisioningError};
 use crate::c4c::model::{NewOrgUnitAssignment, ORG_ASSIGNMENT_SET, ROLE_ASSIGNMENT_SET};
 use crate::c4c::{
@@ -713,17 +713,16 @@ impl GroupService {
                 _ => removed.push(member.user_id),
             }
         }
-        let role_deletes = self
+        let (role_deletes, admitted) = self
             .admit_role_removals(requester, group_id, role_deletes, outcome)
             .await;
         for (set, deletes) in [
-            (ROLE_ASSIGNMENT_SET, role_deletes.clone()),
+            (ROLE_ASSIGNMENT_SET, role_deletes),
             (ORG_ASSIGNMENT_SET, org_deletes),
         ] {
             let done = self.delete_assignments(set, deletes, outcome).await;
             if set == ROLE_ASSIGNMENT_SET {
-                self.record_role_removals(requester, group_id, &role_deletes, &done)
-                    .await;
+                self.record_role_removals(requester, &admitted, &done).await;
             }
             removed.extend(done);
         }
@@ -775,17 +774,18 @@ impl GroupService {
         })
     }
 
-    /// Asks the circuit breaker about each business-role removal; returns the ones to make now.
-    /// Held ones are not made and their members stay in the group until an operator decides.
+    /// Asks the circuit breaker about each business-role removal; returns the ones to make now,
+    /// and (breaker on) the same as removals to journal once C4C confirms them. Held ones are
+    /// not made and their members stay in the group until an operator decides.
     async fn admit_role_removals(
         &self,
         requester: &Requester,
         group_id: Uuid,
         deletes: Vec<(Uuid, String)>,
         outcome: &mut Outcome,
-    ) -> Vec<(Uuid, String)> {
+    ) -> (Vec<(Uuid, String)>, Vec<RoleRemoval>) {
         let Some(safety) = self.safety.as_ref().filter(|s| s.config().enabled) else {
-            return deletes;
+            return (deletes, Vec::new());
         };
         let mut admitted = Vec::with_capacity(deletes.len());
         for (user_id, assignment) in deletes {
@@ -794,13 +794,13 @@ impl GroupService {
                 user_id,
                 employee_object_id: self.employee_of(user_id).await,
                 set: ROLE_ASSIGNMENT_SET.to_owned(),
-                assignment_object_id: assignment.clone(),
+                assignment_object_id: assignment,
             };
             match safety
                 .admit_role_removal(requester, &removal, admitted.len())
                 .await
             {
-                Ok(Admission::Apply) => admitted.push((user_id, assignment)),
+                Ok(Admission::Apply) => admitted.push(removal),
                 Ok(Admission::Held { .. }) => outcome.held += 1,
                 Err(error) => {
                     tracing::error!(%error, "circuit breaker: cannot decide on a role removal");
@@ -808,29 +808,25 @@ impl GroupService {
                 }
             }
         }
-        admitted
+        let deletes = admitted
+            .iter()
+            .map(|r| (r.user_id, r.assignment_object_id.clone()))
+            .collect();
+        (deletes, admitted)
     }
 
     /// Journals the role removals C4C confirmed, so that they count in the breaker's window.
     async fn record_role_removals(
         &self,
         requester: &Requester,
-        group_id: Uuid,
-        deletes: &[(Uuid, String)],
+        admitted: &[RoleRemoval],
         done: &[Uuid],
     ) {
-        let Some(safety) = self.safety.as_ref().filter(|s| s.config().enabled) else {
+        let Some(safety) = self.safety.as_ref() else {
             return;
         };
-        for (user_id, assignment) in deletes.iter().filter(|(u, _)| done.contains(u)) {
-            let removal = RoleRemoval {
-                group_id,
-                user_id: *user_id,
-                employee_object_id: self.employee_of(*user_id).await,
-                set: ROLE_ASSIGNMENT_SET.to_owned(),
-                assignment_object_id: assignment.clone(),
-            };
-            if let Err(error) = safety.record_role_removal(requester, &removal).await {
+        for removal in admitted.iter().filter(|r| done.contains(&r.user_id)) {
+            if let Err(error) = safety.record_role_removal(requester, removal).await {
                 tracing::error!(%error, "cannot journal a role removal");
             }
         }
@@ -1482,13 +1478,6 @@ fn respond(status: u16, row: &ResourceRow, resource: Value, mapper: &GroupMapper
         status,
         resource: Some(with_extension(resource, mapper, row)),
         version: Some(version_of(row)),
-    }
-}
-
-fn requester(ctx: &RequestContext) -> Requester {
-    Requester {
-        client: ctx.client.clone(),
-        request_id: ctx.request_id.clone(),
     }
 }
 

@@ -927,7 +927,8 @@ impl UserService {
     }
 }
 
-fn requester(ctx: &RequestContext) -> Requester {
+/// Who asks, for the circuit breaker (also used by the group service).
+pub(crate) fn requester(ctx: &RequestContext) -> Requester {
     Requester {
         client: ctx.client.clone(),
         request_id: ctx.request_id.clone(),
