@@ -3,7 +3,6 @@
 //! role), then `reconcile` finds each kind; `restore` policies repair what they name, report-only
 //! leaves C4C untouched (simulator write counters). On SQLite and PostgreSQL.
 
-use std::process::Command;
 use std::sync::Arc;
 
 use c4c_scim_bridge::c4c::C4cClient;
@@ -18,52 +17,10 @@ use crate::groups::Bridge;
 use c4c_scim_bridge::auth::create_token;
 use secrecy::ExposeSecret;
 
-use crate::harness::{Backend, TestApp, TestDb, binary, c4c_config_for, start_sim};
+use crate::harness::{Backend, TestApp, TestDb, c4c_config_for, start_sim};
 use crate::on_both_backends;
 
-/// A configuration file for operator commands on this store and tenant.
-fn operator_config(
-    dir: &std::path::Path,
-    store_url: &str,
-    sim: &SimHandle,
-    extra: &str,
-) -> std::path::PathBuf {
-    let path = dir.join("operator.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[store]\nurl = \"{store_url}\"\n[c4c]\nbase_url = \"{}/\"\n[c4c.retry]\nmax_attempts = 1\n\
-             [c4c.auth]\nmode = \"basic\"\nuser = \"{}\"\npassword = \"{}\"\n{extra}",
-            sim.service_url(),
-            c4c_scim_bridge::sim::DEFAULT_USER,
-            c4c_scim_bridge::sim::DEFAULT_PASSWORD,
-        ),
-    )
-    .unwrap();
-    path
-}
-
-/// Runs the binary off the runtime's thread, so the in-process simulator keeps answering.
-async fn operator(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let config = config.to_owned();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(binary())
-            .arg("--config")
-            .arg(config)
-            .args(args)
-            .env("C4C_SCIM_BRIDGE__LOG__LEVEL", "warn")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use crate::safety::{operator, operator_config};
 
 /// The bridge with the groups rules (SALES_REP), and its store's URL for operator commands.
 async fn start(

@@ -69,14 +69,19 @@ async fn row(store: &Store, id: &str) -> c4c_scim_bridge::store::ResourceRow {
         .unwrap()
 }
 
-/// A configuration file for operator commands on this store and tenant.
-fn operator_config(dir: &std::path::Path, store_url: &str, sim: &SimHandle) -> std::path::PathBuf {
+/// A configuration file for operator commands on this store and tenant, with `extra` TOML after.
+pub(crate) fn operator_config(
+    dir: &std::path::Path,
+    store_url: &str,
+    sim: &SimHandle,
+    extra: &str,
+) -> std::path::PathBuf {
     let path = dir.join("operator.toml");
     std::fs::write(
         &path,
         format!(
             "[store]\nurl = \"{store_url}\"\n[c4c]\nbase_url = \"{}/\"\n[c4c.retry]\nmax_attempts = 1\n\
-             [c4c.auth]\nmode = \"basic\"\nuser = \"{}\"\npassword = \"{}\"\n",
+             [c4c.auth]\nmode = \"basic\"\nuser = \"{}\"\npassword = \"{}\"\n{extra}",
             sim.service_url(),
             c4c_scim_bridge::sim::DEFAULT_USER,
             c4c_scim_bridge::sim::DEFAULT_PASSWORD,
@@ -87,7 +92,7 @@ fn operator_config(dir: &std::path::Path, store_url: &str, sim: &SimHandle) -> s
 }
 
 /// Runs the binary off the runtime's thread, so the in-process simulator keeps answering.
-async fn operator(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) async fn operator(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     let config = config.to_owned();
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     let output = tokio::task::spawn_blocking(move || {
@@ -203,7 +208,7 @@ on_both_backends!(burst_is_held_then_released, |backend: Backend| async move {
 
     // The operator lists and releases the batch: C4C ends as the identity provider asked.
     let dir = tempfile::tempdir().unwrap();
-    let config = operator_config(dir.path(), &store_url, &sim);
+    let config = operator_config(dir.path(), &store_url, &sim, "");
     let (code, out, err) = operator(&config, &["held", "list"]).await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 4, "{out}");
@@ -367,7 +372,7 @@ on_both_backends!(undo_restores_a_range, |backend: Backend| async move {
     sim.reset_counters();
 
     let dir = tempfile::tempdir().unwrap();
-    let config = operator_config(dir.path(), &store_url, &sim);
+    let config = operator_config(dir.path(), &store_url, &sim, "");
     let since = since.to_rfc3339();
 
     // Dry run: says what it would do, writes nothing.
@@ -503,7 +508,7 @@ on_both_backends!(
         }
 
         let dir = tempfile::tempdir().unwrap();
-        let config = operator_config(dir.path(), &store_url, &sim);
+        let config = operator_config(dir.path(), &store_url, &sim, "");
         let (code, out, err) =
             operator(&config, &["held", "release", "--all", "--by", "alice"]).await;
         assert_eq!(code, 0, "{err}");
