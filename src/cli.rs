@@ -769,22 +769,7 @@ fn safety_service(
     config: &Config,
     store: &crate::store::Store,
 ) -> Result<crate::provisioning::safety::Safety, AppError> {
-    let c4c = config.c4c.clone().ok_or_else(|| {
-        AppError::Usage("this command needs a [c4c] section in the configuration".to_owned())
-    })?;
-    let client = crate::c4c::C4cClient::new(c4c).map_err(|error| {
-        AppError::Config(crate::config::ConfigError::Invalid(error.to_string()))
-    })?;
-    let mapper =
-        crate::mapping::Mapper::new(config.resolved_mapping()?, None).map_err(|problems| {
-            AppError::Config(crate::config::ConfigError::Invalid(format!(
-                "mapping: {}",
-                problems
-                    .first()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            )))
-        })?;
+    let (client, mapper) = tenant_and_mapper(config)?;
     Ok(crate::provisioning::safety::Safety::new(
         store.clone(),
         client,
