@@ -6,7 +6,6 @@
 //! Outside CI the test is skipped (with a warning) when chromium or chromedriver is missing; in
 //! CI (`CI=true`) it must run: `.ci/run` installs both.
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,7 +18,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 use crate::admin_api::{PASSWORD, add_admins};
-use crate::harness::{Backend, TestDb, start_sim};
+use crate::harness::{Backend, TestDb, free_port, start_sim};
 use crate::users::{Bridge, entra_user};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -39,14 +38,6 @@ impl Drop for Driver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts chromedriver and waits until it answers; `None` (outside CI) when it is not installed.

@@ -5,7 +5,6 @@
 //! to the one employee C4C holds for it, every user the bridge answered 201 still there.
 
 use std::collections::{HashMap, HashSet};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -19,16 +18,8 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::harness::{Backend, TestDb, binary, start_sim};
+use crate::harness::{Backend, TestDb, binary, free_port, start_sim};
 use crate::on_both_backends;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn write_config(dir: &Path, db: &TestDb, sim: &SimHandle) -> PathBuf {
     let path = dir.join("config.toml");
@@ -85,6 +76,37 @@ impl Bridge {
     async fn kill(mut self) {
         self.child.start_kill().unwrap();
         self.child.wait().await.unwrap();
+    }
+}
+
+/// What every test here starts from: a simulator, a `serve` process on the test's database, the
+/// store seen from the test, and a token for the identity provider.
+struct Scene {
+    sim: SimHandle,
+    _dir: tempfile::TempDir,
+    config: PathBuf,
+    bridge: Bridge,
+    store: Store,
+    token: String,
+}
+
+impl Scene {
+    async fn start(db: &TestDb) -> Self {
+        let sim = start_sim(0).await;
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), db, &sim);
+        let bridge = Bridge::start(&config).await;
+        let store = Store::connect(&db.url, 2).await.unwrap();
+        let token = create_token(&store, "entra", None).await.unwrap();
+        let token = token.token.expose_secret().to_owned();
+        Self {
+            sim,
+            _dir: dir,
+            config,
+            bridge,
+            store,
+            token,
+        }
     }
 }
 
@@ -181,13 +203,14 @@ on_both_backends!(
         let Some(db) = TestDb::new(backend).await else {
             return;
         };
-        let sim = start_sim(0).await;
-        let dir = tempfile::tempdir().unwrap();
-        let config = write_config(dir.path(), &db, &sim);
-        let bridge = Bridge::start(&config).await;
-        let store = Store::connect(&db.url, 2).await.unwrap();
-        let token = create_token(&store, "entra", None).await.unwrap();
-        let token = token.token.expose_secret().to_owned();
+        let Scene {
+            sim,
+            _dir,
+            config,
+            bridge,
+            store,
+            token,
+        } = Scene::start(&db).await;
         let client = reqwest::Client::new();
         for n in 0..3 {
             entra_provision(&client, &bridge.base, &token, n).await;
@@ -237,15 +260,16 @@ on_both_backends!(killed_mid_load, |backend: Backend| async move {
     let Some(db) = TestDb::new(backend).await else {
         return;
     };
-    let sim = start_sim(0).await;
+    let Scene {
+        sim,
+        _dir,
+        config,
+        bridge,
+        store,
+        token,
+    } = Scene::start(&db).await;
     sim.faults()
         .set_latency(Duration::from_millis(15), Duration::from_millis(15));
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &db, &sim);
-    let bridge = Bridge::start(&config).await;
-    let store = Store::connect(&db.url, 2).await.unwrap();
-    let token = create_token(&store, "entra", None).await.unwrap();
-    let token = token.token.expose_secret().to_owned();
     let client = reqwest::Client::new();
 
     const USERS: usize = 48;
@@ -402,13 +426,14 @@ async fn sqlite_disk_full() {
         "sqlite://{}",
         disk.path.join("bridge.db").display()
     ));
-    let sim = start_sim(0).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &db, &sim);
-    let bridge = Bridge::start(&config).await;
-    let store = Store::connect(&db.url, 2).await.unwrap();
-    let token = create_token(&store, "entra", None).await.unwrap();
-    let token = token.token.expose_secret().to_owned();
+    let Scene {
+        sim,
+        _dir,
+        config: _,
+        bridge,
+        store,
+        token,
+    } = Scene::start(&db).await;
     let client = reqwest::Client::new();
     let mut ids = Vec::new();
     for n in 0..5 {
@@ -546,15 +571,16 @@ async fn postgres_restarted_mid_load() {
         Err(why) => return skip_or_fail("a PostgreSQL cluster of our own", &why),
     };
     let db = TestDb::at_url(postgres.url());
-    let sim = start_sim(0).await;
+    let Scene {
+        sim,
+        _dir,
+        config: _,
+        bridge,
+        store,
+        token,
+    } = Scene::start(&db).await;
     sim.faults()
         .set_latency(Duration::from_millis(10), Duration::from_millis(10));
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &db, &sim);
-    let bridge = Bridge::start(&config).await;
-    let store = Store::connect(&db.url, 2).await.unwrap();
-    let token = create_token(&store, "entra", None).await.unwrap();
-    let token = token.token.expose_secret().to_owned();
     store.close().await;
     let client = reqwest::Client::new();
 

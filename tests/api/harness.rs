@@ -186,6 +186,15 @@ macro_rules! on_both_backends {
     };
 }
 
+/// A loopback port free at the time of asking (for a process started by the test).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_c4c-scim-bridge"))
 }

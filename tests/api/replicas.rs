@@ -3,7 +3,6 @@
 //! double sends included), and readiness following the C4C connection.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -14,15 +13,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::harness::{Backend, TestDb, binary, start_sim};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::harness::{Backend, TestDb, binary, free_port, start_sim};
 
 fn spawn_replica(config: &std::path::Path, port: u16) -> Child {
     Command::new(binary())
