@@ -2,10 +2,13 @@
 //! simulator with a fixed latency and an in-flight cap, either through `/Bulk` or as Entra-style
 //! single `POST /Users` at a given concurrency; optionally then one group holding them all.
 //! Reports wall time, upstream calls (simulator counters), upstream errors (each one retried by
-//! the client) and the peak resident memory of this process (bridge + simulator + load client).
+//! the client) and the peak resident memory of this process (bridge + simulator + load client),
+//! or, with `--bridge-bin`, of the bridge alone: it then runs as its own `serve` process with the
+//! same settings, and the simulator and the load client stay in this one.
 //!
 //! cargo bench --bench initial_load -- --users 10000 --latency-ms 200 --max-in-flight 10 --mode bulk
 //! cargo bench --bench initial_load -- --users 10000 --latency-ms 200 --max-in-flight 10 --mode single --concurrency 10
+//! cargo bench --bench initial_load -- --users 100000 --bridge-bin target/release/c4c-scim-bridge
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
@@ -58,6 +61,10 @@ struct Args {
     /// Then create one group (mapped to a business role) holding every user.
     #[arg(long)]
     group: bool,
+    /// Run the bridge as its own process (this `c4c-scim-bridge` binary, `serve`), so that its
+    /// memory is measured apart from the simulator's and the load client's.
+    #[arg(long)]
+    bridge_bin: Option<std::path::PathBuf>,
     /// Ignored (cargo bench passes it).
     #[arg(long, hide = true)]
     bench: bool,
@@ -81,9 +88,9 @@ fn user(n: usize) -> Value {
     })
 }
 
-/// Peak resident set size of this process (VmHWM), in MiB.
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+/// Peak resident set size (VmHWM) of a process (`self` or a pid), in MiB.
+fn peak_rss_mib(process: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|status| {
             status
@@ -130,13 +137,32 @@ async fn main() {
     }];
     let store = Store::connect(&store_url, 10).await.unwrap();
     store.migrate().await.unwrap();
-    let app = Application::build(config, store.clone()).await.unwrap();
-    let addr = app.local_addr().unwrap();
-    tokio::spawn(async move {
-        app.run_until(std::future::pending::<()>()).await.unwrap();
-    });
     let token = create_token(&store, "bench", None).await.unwrap();
     let token = Arc::new(token.token.expose_secret().to_owned());
+    let (addr, bridge) = match &args.bridge_bin {
+        None => {
+            let app = Application::build(config, store.clone()).await.unwrap();
+            let addr = app.local_addr().unwrap();
+            tokio::spawn(async move {
+                app.run_until(std::future::pending::<()>()).await.unwrap();
+            });
+            (addr, None)
+        }
+        Some(bin) => {
+            store.close().await;
+            let bridge =
+                BridgeProcess::start(bin, dir.path(), &config, &sim.service_url(), &args).await;
+            (bridge.addr, Some(bridge))
+        }
+    };
+    let rss_process = bridge
+        .as_ref()
+        .map_or_else(|| "self".to_owned(), |bridge| bridge.child.id().to_string());
+    let rss_label = if bridge.is_some() {
+        "the bridge process alone"
+    } else {
+        "bridge + simulator + load client"
+    };
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()
@@ -266,8 +292,8 @@ async fn main() {
     );
     println!("employees in the simulator: {}", sim.employees().len());
     println!(
-        "peak RSS (bridge + simulator + load client): {:.0} MiB",
-        peak_rss_mib()
+        "peak RSS ({rss_label}): {:.0} MiB",
+        peak_rss_mib(&rss_process)
     );
 
     if args.group {
@@ -316,6 +342,100 @@ async fn main() {
             response.status().as_u16(),
             started.elapsed().as_secs_f64() * 1000.0
         );
-        println!("peak RSS after the group: {:.0} MiB", peak_rss_mib());
+        println!(
+            "peak RSS after the group ({rss_label}): {:.0} MiB",
+            peak_rss_mib(&rss_process)
+        );
+    }
+}
+
+/// The bridge as its own `serve` process, configured like the in-process one.
+struct BridgeProcess {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl BridgeProcess {
+    async fn start(
+        bin: &std::path::Path,
+        dir: &std::path::Path,
+        config: &Config,
+        service_url: &str,
+        args: &Args,
+    ) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let file = dir.join("bridge.toml");
+        std::fs::write(
+            &file,
+            format!(
+                r#"[server]
+listen = "{addr}"
+request_timeout_secs = {timeout}
+body_limit_bytes = {body_limit}
+
+[store]
+url = "{store}"
+
+[c4c]
+base_url = "{service_url}/"
+max_in_flight = {max_in_flight}
+
+[c4c.auth]
+mode = "basic"
+user = "{user}"
+password = "{password}"
+
+[bulk]
+max_operations = {max_operations}
+batch_size = {batch_size}
+parallel_batches = {parallel_batches}
+
+[[groups.rules]]
+display_name = "Everyone in Sales"
+business_role = "SALES_REP"
+"#,
+                timeout = config.server.request_timeout_secs,
+                body_limit = config.server.body_limit_bytes,
+                store = config.store.url.as_ref().unwrap().expose_secret(),
+                max_in_flight = args.max_in_flight,
+                user = c4c_scim_bridge::sim::DEFAULT_USER,
+                password = c4c_scim_bridge::sim::DEFAULT_PASSWORD,
+                max_operations = args.ops_per_request.max(1),
+                batch_size = args.batch_size,
+                parallel_batches = args.parallel_batches,
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("bridge.log")).unwrap();
+        let child = std::process::Command::new(bin)
+            .arg("--config")
+            .arg(&file)
+            .arg("serve")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", bin.display()));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the bridge did not listen on {addr} within 60 s (see {})",
+                dir.join("bridge.log").display()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self { child, addr }
+    }
+}
+
+impl Drop for BridgeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

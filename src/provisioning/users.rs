@@ -533,24 +533,23 @@ impl UserService {
         user_name: String,
         journal: &mut Journal,
     ) -> UserResult {
-        if let Some(existing) = self
+        match self
             .store
-            .find_live_by_name(ResourceType::User, &user_name)
+            .find_by_name_for_create(ResourceType::User, &user_name)
             .await?
         {
-            journal.link(&existing);
-            return Err(ScimError::uniqueness(format!(
-                "userName {user_name:?} is already taken by user {}",
-                existing.id
-            ))
-            .into());
-        }
-        if let Some(tombstone) = self
-            .store
-            .find_tombstone_by_name(ResourceType::User, &user_name)
-            .await?
-        {
-            return self.reactivate(ctx, tombstone, user, journal).await;
+            Some(tombstone) if tombstone.tombstone => {
+                return self.reactivate(ctx, tombstone, user, journal).await;
+            }
+            Some(existing) => {
+                journal.link(&existing);
+                return Err(ScimError::uniqueness(format!(
+                    "userName {user_name:?} is already taken by user {}",
+                    existing.id
+                ))
+                .into());
+            }
+            None => {}
         }
 
         let mapped = self.mapper.to_c4c(&user, MapKind::Create, &NoReferences)?;

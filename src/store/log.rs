@@ -3,7 +3,10 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, returned_row};
+use sqlx::AnyPool;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Store, StoreError, StoreKind};
 
 /// A record to append. `detail` holds the request's trace (rules applied, OData calls, bodies,
 /// already masked by the caller) as JSON.
@@ -69,32 +72,119 @@ pub(super) fn from_row(row: &AnyRow) -> Result<LogRecord, StoreError> {
     })
 }
 
+/// Most records one group commit writes (13 parameters each keeps the statement far below
+/// SQLite's and PostgreSQL's parameter limits).
+const MAX_GROUP: usize = 128;
+
+type Pending = (LogEntry, oneshot::Sender<Result<(), StoreError>>);
+
+/// Group commit for the mapping log. Every SCIM request appends one record; as one write
+/// transaction each, concurrent requests queue on SQLite's single writer and every commit throws
+/// away the other connections' page caches. Records that arrive while a commit runs are written
+/// together by the next one, in one statement. A caller still waits for its own commit, so a
+/// record is stored before the response that it describes is sent.
+#[derive(Clone)]
+pub(super) struct LogWriter {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl LogWriter {
+    /// Starts the writer task; it ends when the last `Store` clone is dropped. On SQLite it also
+    /// starts the WAL checkpointer (see [`checkpoint_in_background`]).
+    pub(super) fn start(pool: AnyPool, kind: StoreKind) -> Self {
+        let (queue, mut pending) = mpsc::channel::<Pending>(MAX_GROUP * 8);
+        if kind == StoreKind::Sqlite {
+            tokio::spawn(checkpoint_in_background(pool.clone(), queue.downgrade()));
+        }
+        tokio::spawn(async move {
+            let mut group: Vec<Pending> = Vec::with_capacity(MAX_GROUP);
+            while pending.recv_many(&mut group, MAX_GROUP).await > 0 {
+                let result = insert_group(&pool, &group).await;
+                for (_, reply) in group.drain(..) {
+                    // A caller that went away (its request was cancelled) needs no answer.
+                    let _ = reply.send(result.clone());
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    async fn append(&self, entry: LogEntry) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || StoreError::Unavailable("the mapping-log writer has stopped".into());
+        self.queue
+            .send((entry, reply))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// How often the WAL is copied back into the SQLite database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// SQLite checkpoints the WAL inside the commit that makes it long enough, and with
+/// `synchronous = NORMAL` that checkpoint is the only write that waits for the disk: the request
+/// whose commit crosses the threshold pays for it, and every writer queues behind it. Here a task
+/// does it instead, beside the writers (a passive checkpoint blocks none of them); connections keep a
+/// high automatic threshold only as a backstop. It stops once the store's last handle is gone.
+async fn checkpoint_in_background(pool: AnyPool, alive: mpsc::WeakSender<Pending>) {
+    let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if alive.upgrade().is_none() || pool.is_closed() {
+            return;
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!(%error, "background WAL checkpoint");
+        }
+    }
+}
+
+async fn insert_group(pool: &AnyPool, group: &[Pending]) -> Result<(), StoreError> {
+    let rows = (0..group.len())
+        .map(|row| {
+            let first = row * 13;
+            let params: Vec<String> = (1..=13).map(|n| format!("${}", first + n)).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO mapping_log (request_id, at, client, method, path, resource_type, \
+         resource_id, employee_id, object_id, status, outcome, duration_ms, detail) VALUES {rows}"
+    );
+    let mut statement = sqlx::query(&sql);
+    for (entry, _) in group {
+        statement = statement
+            .bind(entry.request_id.clone())
+            .bind(entry.at)
+            .bind(entry.client.clone())
+            .bind(entry.method.clone())
+            .bind(entry.path.clone())
+            .bind(entry.resource_type.clone())
+            .bind(entry.resource_id.clone())
+            .bind(entry.employee_id.clone())
+            .bind(entry.object_id.clone())
+            .bind(entry.status)
+            .bind(entry.outcome.clone())
+            .bind(entry.duration_ms)
+            .bind(entry.detail.to_string());
+    }
+    // `execute` steps the statement to its end, so a commit that fails (a full disk) is reported.
+    statement.execute(pool).await?;
+    Ok(())
+}
+
 impl Store {
-    pub async fn append_log(&self, entry: &LogEntry) -> Result<i64, StoreError> {
+    /// Appends one record; it is stored when this returns (see [`LogWriter`]).
+    pub async fn append_log(&self, entry: &LogEntry) -> Result<(), StoreError> {
         let _timer = self.timer("append_log");
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO mapping_log (request_id, at, client, method, path, resource_type, \
-             resource_id, employee_id, object_id, status, outcome, duration_ms, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-        )
-        .bind(entry.request_id.clone())
-        .bind(entry.at)
-        .bind(entry.client.clone())
-        .bind(entry.method.clone())
-        .bind(entry.path.clone())
-        .bind(entry.resource_type.clone())
-        .bind(entry.resource_id.clone())
-        .bind(entry.employee_id.clone())
-        .bind(entry.object_id.clone())
-        .bind(entry.status)
-        .bind(entry.outcome.clone())
-        .bind(entry.duration_ms)
-        .bind(entry.detail.to_string())
-        .fetch_all(self.pool())
-        .await
-        .map_err(StoreError::from)
-        .and_then(returned_row)?;
-        Ok(id)
+        self.log_writer.append(entry.clone()).await
     }
 
     pub async fn query_log(&self, query: &LogQuery) -> Result<Vec<LogRecord>, StoreError> {

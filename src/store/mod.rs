@@ -35,9 +35,9 @@ pub use outbox::{OutboxItem, OutboxStatus};
 pub use reconcile::{FindingRow, NewFinding, ReconcileRun, RoleMembership};
 pub use resources::{NewResource, ResourceRow, ResourceType};
 pub use safety::{AppliedChange, HeldOperation, NewChange, NewHeld};
-pub use tokens::TokenRow;
+pub use tokens::{TOKEN_CACHE_TTL, TokenRow};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("store is unreachable: {0}")]
     Unavailable(String),
@@ -183,6 +183,8 @@ pub struct Store {
     /// many holders as connections would wait forever for a second one.
     lock_pool: Option<AnyPool>,
     kind: StoreKind,
+    log_writer: log::LogWriter,
+    token_cache: std::sync::Arc<tokens::TokenCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -216,11 +218,13 @@ impl Store {
                 Box::pin(async move {
                     if kind == StoreKind::Sqlite {
                         // WAL lets readers run beside the one writer; the busy timeout makes
-                        // concurrent writers wait instead of failing with SQLITE_BUSY.
+                        // concurrent writers wait instead of failing with SQLITE_BUSY. The WAL is
+                        // checkpointed by a background task (log.rs); 10,000 pages is a backstop.
                         connection
                             .execute(
                                 "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA wal_autocheckpoint = 10000;",
                             )
                             .await?;
                     }
@@ -230,6 +234,8 @@ impl Store {
             .connect_with(options)
             .await?;
         Ok(Self {
+            log_writer: log::LogWriter::start(pool.clone(), kind),
+            token_cache: std::sync::Arc::default(),
             pool,
             lock_pool,
             kind,

@@ -166,6 +166,22 @@ impl Store {
         .await
     }
 
+    /// What a create of this userName meets: the live row when there is one, else the most
+    /// recent tombstone (a returning user), in one read.
+    pub async fn find_by_name_for_create(
+        &self,
+        resource_type: ResourceType,
+        user_name: &str,
+    ) -> Result<Option<ResourceRow>, StoreError> {
+        let _timer = self.timer("find_by_name_for_create");
+        self.find_one(
+            "resource_type = $1 AND user_name_lower = $2 ORDER BY tombstone, updated_at DESC",
+            resource_type,
+            &fold_name(user_name),
+        )
+        .await
+    }
+
     pub async fn find_by_object_id(
         &self,
         resource_type: ResourceType,

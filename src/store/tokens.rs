@@ -1,9 +1,59 @@
 //! Rows of SCIM client bearer tokens (only hashes are stored).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Store, StoreError};
+
+/// How long a token row read from the store answers for it. Every SCIM request checks its token;
+/// without this, each one is a store read. A revocation made through this process (admin API or
+/// UI) empties the cache at once; one made by another process (the `token revoke` command, another
+/// replica) takes effect within this time.
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// Bounds the cache: only tokens that exist are cached, and a deployment has a handful.
+const TOKEN_CACHE_MAX: usize = 1024;
+
+#[derive(Default)]
+pub(super) struct TokenCache {
+    rows: Mutex<HashMap<String, (Instant, TokenRow)>>,
+}
+
+impl TokenCache {
+    fn get(&self, id: &str) -> Option<TokenRow> {
+        let rows = self.rows.lock().ok()?;
+        rows.get(id)
+            .filter(|(read_at, _)| read_at.elapsed() < TOKEN_CACHE_TTL)
+            .map(|(_, row)| row.clone())
+    }
+
+    fn put(&self, row: &TokenRow) {
+        if let Ok(mut rows) = self.rows.lock() {
+            if rows.len() >= TOKEN_CACHE_MAX {
+                rows.clear();
+            }
+            rows.insert(row.id.clone(), (Instant::now(), row.clone()));
+        }
+    }
+
+    fn touched(&self, id: &str, at: i64) {
+        if let Ok(mut rows) = self.rows.lock()
+            && let Some((_, row)) = rows.get_mut(id)
+        {
+            row.last_used_at = Some(at);
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(mut rows) = self.rows.lock() {
+            rows.clear();
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenRow {
@@ -47,7 +97,19 @@ impl Store {
         Ok(())
     }
 
+    /// The token row, from the cache when read less than [`TOKEN_CACHE_TTL`] ago.
     pub async fn get_token(&self, id: &str) -> Result<Option<TokenRow>, StoreError> {
+        if let Some(row) = self.token_cache.get(id) {
+            return Ok(Some(row));
+        }
+        let row = self.read_token(id).await?;
+        if let Some(row) = &row {
+            self.token_cache.put(row);
+        }
+        Ok(row)
+    }
+
+    async fn read_token(&self, id: &str) -> Result<Option<TokenRow>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id.to_owned())
@@ -65,7 +127,7 @@ impl Store {
 
     /// Revokes the live token with this id or name; returns how many were revoked (0 or 1).
     pub async fn revoke_token(&self, id_or_name: &str, at: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
+        let revoked = sqlx::query(
             "UPDATE api_tokens SET revoked_at = $1 \
              WHERE revoked_at IS NULL AND (id = $2 OR name = $2)",
         )
@@ -73,7 +135,10 @@ impl Store {
         .bind(id_or_name.to_owned())
         .execute(self.pool())
         .await?
-        .rows_affected())
+        .rows_affected();
+        // After the commit: a request that read the row before it cannot cache it past this.
+        self.token_cache.clear();
+        Ok(revoked)
     }
 
     pub async fn touch_token(&self, id: &str, at: i64) -> Result<(), StoreError> {
@@ -82,6 +147,7 @@ impl Store {
             .bind(id.to_owned())
             .execute(self.pool())
             .await?;
+        self.token_cache.touched(id, at);
         Ok(())
     }
 }

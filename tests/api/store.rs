@@ -102,6 +102,30 @@ on_both_backends!(
             .insert_resource(&new_user("other", Some("OBJ1")))
             .await;
         assert!(matches!(twice, Err(StoreError::Conflict(_))), "{twice:?}");
+        // A create of the name meets the tombstone; once the name is live again, the live row.
+        let met = store
+            .find_by_name_for_create(ResourceType::User, "gRACE")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((met.id, met.tombstone), (row.id, true));
+        let live = store
+            .insert_resource(&new_user("grace", Some("OBJ2")))
+            .await
+            .unwrap();
+        let met = store
+            .find_by_name_for_create(ResourceType::User, "Grace")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((met.id, met.tombstone), (live.id, false));
+        assert!(
+            store
+                .find_by_name_for_create(ResourceType::User, "nobody")
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 );
 
@@ -234,6 +258,125 @@ on_both_backends!(
             .unwrap();
         assert_eq!(left.len(), 5);
         assert_eq!(left.last().unwrap().entry.request_id, "r5");
+    }
+);
+
+on_both_backends!(
+    concurrent_log_appends_are_all_stored_when_they_return,
+    |backend: Backend| async move {
+        let Some(db) = TestDb::new(backend).await else {
+            return;
+        };
+        let store = db.store().await;
+        // 300 appends at once: the writer groups them (at most 128 per statement); each caller
+        // returns only after its own record is stored.
+        let appends = (0..300_i64).map(|index| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .append_log(&LogEntry {
+                        request_id: format!("c{index}"),
+                        at: 5_000 + index,
+                        method: "GET".to_owned(),
+                        path: format!("/scim/v2/Users/{index}"),
+                        resource_id: Some(format!("u{index}")),
+                        status: 200,
+                        outcome: "ok".to_owned(),
+                        detail: json!({"index": index, "text": "ünïcode \\ 'quote'"}),
+                        ..LogEntry::default()
+                    })
+                    .await
+                    .unwrap();
+                let stored = store
+                    .query_log(&LogQuery {
+                        resource_id: Some(format!("u{index}")),
+                        limit: 5,
+                        ..LogQuery::default()
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    stored.len(),
+                    1,
+                    "record {index} is stored when append returns"
+                );
+                assert_eq!(stored[0].entry.detail["index"], index);
+                assert_eq!(stored[0].entry.path, format!("/scim/v2/Users/{index}"));
+            })
+        });
+        for append in futures::future::join_all(appends).await {
+            append.unwrap();
+        }
+        let all = store
+            .query_log(&LogQuery {
+                limit: 1000,
+                ..LogQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 300);
+        let mut seen: Vec<_> = all.iter().map(|r| r.entry.request_id.clone()).collect();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 300, "no record lost or written twice");
+    }
+);
+
+on_both_backends!(
+    token_revoked_elsewhere_stops_within_the_cache_time,
+    |backend: Backend| async move {
+        let Some(db) = TestDb::new(backend).await else {
+            return;
+        };
+        let store = db.store().await;
+        let issued = c4c_scim_bridge::auth::create_token(&store, "idp", None)
+            .await
+            .unwrap();
+        let id = issued.row.id.clone();
+        assert!(
+            store
+                .get_token(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_none()
+        );
+        // Revoked through this handle: seen at once.
+        let other = db.store().await;
+        let second = c4c_scim_bridge::auth::create_token(&store, "idp2", None)
+            .await
+            .unwrap();
+        assert_eq!(store.revoke_token("idp", 7).await.unwrap(), 1);
+        assert_eq!(
+            store.get_token(&id).await.unwrap().unwrap().revoked_at,
+            Some(7)
+        );
+        // Revoked through another handle (another process or replica): seen once the cached row
+        // is older than the cache time.
+        assert!(
+            store
+                .get_token(&second.row.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_none()
+        );
+        assert_eq!(other.revoke_token("idp2", 9).await.unwrap(), 1);
+        tokio::time::sleep(
+            c4c_scim_bridge::store::TOKEN_CACHE_TTL + std::time::Duration::from_millis(50),
+        )
+        .await;
+        assert_eq!(
+            store
+                .get_token(&second.row.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at,
+            Some(9)
+        );
     }
 );
 
