@@ -208,7 +208,9 @@ impl Store {
             AnyPoolOptions::new()
                 .max_connections(max_connections)
                 .min_connections(0)
-                .acquire_timeout(Duration::from_secs(30))
+                // As the main pool: with the store down, a request must get its 503 well inside
+                // the request timeout (30 s by default), not wait for the lock that long.
+                .acquire_timeout(Duration::from_secs(10))
                 .connect_lazy_with(options.clone())
         });
         let pool = AnyPoolOptions::new()

@@ -139,7 +139,12 @@ async fn post_user(
         .send()
         .await?;
     let status = response.status().as_u16();
-    Ok((status, response.json().await?))
+    // A body that is not JSON is kept as text, so that a failing assertion shows it.
+    let text = response.text().await?;
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
 }
 
 /// Entra ID's create cycle: look the user up by userName; POST only when nothing is found.
