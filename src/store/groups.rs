@@ -19,6 +19,8 @@ pub struct MemberRow {
 }
 
 /// Rows per multi-row statement: 5 parameters each stays far below both backends' limits.
+/// Such statements' text varies with the chunk's size, so they are not kept in the connections'
+/// statement caches (`persistent(false)`).
 const CHUNK: usize = 500;
 
 impl Store {
@@ -76,7 +78,10 @@ impl Store {
                     base + 3
                 ));
             }
-            let mut query = sqlx::query(&sql).bind(group.clone()).bind(now);
+            let mut query = sqlx::query(&sql)
+                .persistent(false)
+                .bind(group.clone())
+                .bind(now);
             for member in chunk {
                 query = query
                     .bind(member.user_id.to_string())
@@ -131,7 +136,7 @@ async fn delete_in(
         "DELETE FROM group_members WHERE group_id = $1 AND user_id IN ({})",
         placeholders.join(", ")
     );
-    let mut query = sqlx::query(&sql).bind(group.to_owned());
+    let mut query = sqlx::query(&sql).persistent(false).bind(group.to_owned());
     for id in user_ids {
         query = query.bind(id.clone());
     }
@@ -156,7 +161,7 @@ impl Store {
                  AND tombstone = 0 AND id IN ({})",
                 placeholders.join(", ")
             );
-            let mut query = sqlx::query(&sql);
+            let mut query = sqlx::query(&sql).persistent(false);
             for id in chunk {
                 query = query.bind(id.to_string());
             }
