@@ -216,6 +216,11 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings a connection before lending it and again when it comes back; on SQLite
+            // each ping is one more round trip to the connection's worker thread (two thread
+            // switches) for a file that cannot have hung up. PostgreSQL keeps the check: a server
+            // restart leaves dead connections in the pool.
+            .test_before_acquire(kind == StoreKind::Postgres)
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if kind == StoreKind::Sqlite {
