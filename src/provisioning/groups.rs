@@ -800,7 +800,7 @@ impl GroupService {
                 .admit_role_removal(requester, &removal, admitted.len())
                 .await
             {
-                Ok(Admission::Apply) => admitted.push(removal),
+                Ok(Admission::Apply(_)) => admitted.push(removal),
                 Ok(Admission::Held { .. }) => outcome.held += 1,
                 Err(error) => {
                     tracing::error!(%error, "circuit breaker: cannot decide on a role removal");

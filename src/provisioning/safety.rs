@@ -123,9 +123,11 @@ pub struct RoleRemoval {
 }
 
 /// The breaker's answer to one deprovisioning.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum Admission {
-    Apply,
+    /// Apply it. Keep the reservation until the change is journaled (or has failed): until
+    /// then it counts in this process's window, so that concurrent requests cannot all pass.
+    Apply(Reservation),
     Held {
         operation: Box<HeldOperation>,
         /// Why, for the mapping log.
@@ -150,12 +152,40 @@ pub struct Outcome {
     pub detail: Option<String>,
 }
 
+/// Deprovisionings this process admitted whose journal entry is not written yet, per client.
+type InFlight = Arc<std::sync::Mutex<HashMap<Option<String>, i64>>>;
+
+/// One admitted deprovisioning, counted by the breaker until dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    counted: Option<(InFlight, Option<String>)>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some((in_flight, client)) = self.counted.take()
+            && let Ok(mut counts) = in_flight.lock()
+            && let Some(count) = counts.get_mut(&client)
+        {
+            *count -= 1;
+            if *count <= 0 {
+                counts.remove(&client);
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Safety {
     store: Store,
     c4c: C4cClient,
     mapper: Arc<Mapper>,
     config: SafetyConfig,
+    in_flight: InFlight,
+    /// Admissions are decided one at a time: the count read and the reservation made together.
+    /// Deprovisionings are rare next to other writes, so the queue costs little. Replicas do
+    /// not see each other's in-flight ones (docs/safety.md).
+    admitting: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Safety {
@@ -165,6 +195,31 @@ impl Safety {
             c4c,
             mapper,
             config,
+            in_flight: InFlight::default(),
+            admitting: Arc::default(),
+        }
+    }
+
+    fn in_flight_for(&self, client: Option<&str>) -> i64 {
+        self.in_flight
+            .lock()
+            .map(|counts| counts.get(&client.map(str::to_owned)).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    fn reserve(&self, client: Option<&str>) -> Reservation {
+        if !self.config.enabled {
+            return Reservation { counted: None };
+        }
+        let key = client.map(str::to_owned);
+        match self.in_flight.lock() {
+            Ok(mut counts) => {
+                *counts.entry(key.clone()).or_default() += 1;
+                Reservation {
+                    counted: Some((self.in_flight.clone(), key)),
+                }
+            }
+            Err(_) => Reservation { counted: None },
         }
     }
 
@@ -182,8 +237,10 @@ impl Safety {
         kind: HeldKind,
         payload: Value,
     ) -> Result<Admission, StoreError> {
-        let Some(reason) = self.trips(requester, 0).await? else {
-            return Ok(Admission::Apply);
+        let _one_at_a_time = self.admitting.lock().await;
+        let client = requester.client.as_deref();
+        let Some(reason) = self.trips(requester, self.in_flight_for(client)).await? else {
+            return Ok(Admission::Apply(self.reserve(client)));
         };
         self.hold(
             requester,
@@ -212,9 +269,11 @@ impl Safety {
         removal: &RoleRemoval,
         admitted_before: usize,
     ) -> Result<Admission, StoreError> {
-        let pending = i64::try_from(admitted_before).unwrap_or(i64::MAX);
+        let pending = i64::try_from(admitted_before)
+            .unwrap_or(i64::MAX)
+            .saturating_add(self.in_flight_for(requester.client.as_deref()));
         let Some(reason) = self.trips(requester, pending).await? else {
-            return Ok(Admission::Apply);
+            return Ok(Admission::Apply(Reservation { counted: None }));
         };
         self.hold(
             requester,

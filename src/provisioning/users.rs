@@ -9,7 +9,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::safety::{Admission, HeldKind, Requester, Safety, SafetyConfig};
+use super::safety::{Admission, HeldKind, Requester, Reservation, Safety, SafetyConfig};
 use super::{KeyedLocks, ProvisioningError, holds_fields};
 use crate::c4c::{C4cClient, C4cError, Employee, EmployeeQuery, Fields, Order};
 use crate::mapping::pushdown::{QueryPlan, plan};
@@ -63,6 +63,8 @@ struct Journal {
     time_to_lock_ms: Option<i64>,
     /// The SCIM body received, masked (see `Mapper::masked`), for the admin trace and retry.
     request: Option<Value>,
+    /// A deprovisioning the breaker admitted counts as in flight until the request is done.
+    breaker_reservation: Option<Reservation>,
 }
 
 impl Journal {
@@ -79,6 +81,7 @@ impl Journal {
             safety: None,
             time_to_lock_ms: None,
             request: None,
+            breaker_reservation: None,
         }
     }
 
@@ -709,7 +712,10 @@ impl UserService {
             .admit(&requester(ctx), row, kind, payload)
             .await?
         {
-            Admission::Apply => Ok(None),
+            Admission::Apply(reservation) => {
+                journal.breaker_reservation = Some(reservation);
+                Ok(None)
+            }
             Admission::Held { operation, reason } => {
                 journal.action = Some("held");
                 journal.safety = Some(json!({

@@ -316,6 +316,46 @@ on_both_backends!(
     }
 );
 
+on_both_backends!(
+    concurrent_deactivations_stop_at_the_threshold,
+    |backend: Backend| async move {
+        let sim = start_sim(2).await;
+        let Some(db) = TestDb::new(backend).await else {
+            return;
+        };
+        let bridge = Bridge::start_configured(db, &sim, |config| {
+            config.safety = breaker(4, HoldPolicy::HoldQuietly);
+        })
+        .await;
+        let users = create_users(&bridge, 12).await;
+        sim.reset_counters();
+        // A slow C4C: every request is admitted while the earlier ones are still in flight, none
+        // of them journaled yet. Admissions must count those in flight, not only journaled ones.
+        sim.faults().set_latency(
+            std::time::Duration::from_millis(300),
+            std::time::Duration::ZERO,
+        );
+        let answers =
+            futures::future::join_all(users.iter().map(|(id, _)| disable(&bridge, id))).await;
+        for (status, _, body) in &answers {
+            assert_eq!(*status, 200, "{body}");
+        }
+        let applied = users
+            .iter()
+            .filter(|(_, object_id)| locked(&sim, object_id))
+            .count();
+        assert_eq!(applied, 4, "exactly the threshold is applied");
+        assert_eq!(sim.counters().writes(), 4);
+        let held = bridge
+            .app
+            .store
+            .list_held(Some("held"), None)
+            .await
+            .unwrap();
+        assert_eq!(held.len(), 8);
+    }
+);
+
 on_both_backends!(share_of_linked_users_trips, |backend: Backend| async move {
     let sim = start_sim(2).await;
     let Some(db) = TestDb::new(backend).await else {
