@@ -161,6 +161,13 @@ pub struct Reservation {
     counted: Option<(InFlight, Option<String>)>,
 }
 
+impl Reservation {
+    /// For admissions that count themselves some other way (role removals) or are not counted.
+    fn uncounted() -> Self {
+        Self { counted: None }
+    }
+}
+
 impl Drop for Reservation {
     fn drop(&mut self) {
         if let Some((in_flight, client)) = self.counted.take()
@@ -209,7 +216,7 @@ impl Safety {
 
     fn reserve(&self, client: Option<&str>) -> Reservation {
         if !self.config.enabled {
-            return Reservation { counted: None };
+            return Reservation::uncounted();
         }
         let key = client.map(str::to_owned);
         match self.in_flight.lock() {
@@ -219,7 +226,7 @@ impl Safety {
                     counted: Some((self.in_flight.clone(), key)),
                 }
             }
-            Err(_) => Reservation { counted: None },
+            Err(_) => Reservation::uncounted(),
         }
     }
 
@@ -273,7 +280,7 @@ impl Safety {
             .unwrap_or(i64::MAX)
             .saturating_add(self.in_flight_for(requester.client.as_deref()));
         let Some(reason) = self.trips(requester, pending).await? else {
-            return Ok(Admission::Apply(Reservation { counted: None }));
+            return Ok(Admission::Apply(Reservation::uncounted()));
         };
         self.hold(
             requester,
