@@ -124,6 +124,18 @@ fn breaker(max_count: u32, policy: HoldPolicy) -> SafetyConfig {
     }
 }
 
+/// The simulator and a bridge on `backend` whose breaker is `safety`; `None` when the backend is
+/// skipped.
+async fn bridge_with_breaker(
+    backend: Backend,
+    safety: SafetyConfig,
+) -> Option<(SimHandle, Bridge)> {
+    let sim = start_sim(2).await;
+    let db = TestDb::new(backend).await?;
+    let bridge = Bridge::start_configured(db, &sim, |config| config.safety = safety).await;
+    Some((sim, bridge))
+}
+
 on_both_backends!(burst_is_held_then_released, |backend: Backend| async move {
     let sim = start_sim(2).await;
     let Some(db) = TestDb::new(backend).await else {
@@ -262,14 +274,11 @@ on_both_backends!(burst_is_held_then_released, |backend: Backend| async move {
 on_both_backends!(
     retry_later_policy_then_discard,
     |backend: Backend| async move {
-        let sim = start_sim(2).await;
-        let Some(db) = TestDb::new(backend).await else {
+        let Some((sim, bridge)) =
+            bridge_with_breaker(backend, breaker(1, HoldPolicy::RetryLater)).await
+        else {
             return;
         };
-        let bridge = Bridge::start_configured(db, &sim, |config| {
-            config.safety = breaker(1, HoldPolicy::RetryLater);
-        })
-        .await;
         let users = create_users(&bridge, 3).await;
         let (status, _, _) = disable(&bridge, &users[0].0).await;
         assert_eq!(status, 200);
@@ -319,14 +328,11 @@ on_both_backends!(
 on_both_backends!(
     concurrent_deactivations_stop_at_the_threshold,
     |backend: Backend| async move {
-        let sim = start_sim(2).await;
-        let Some(db) = TestDb::new(backend).await else {
+        let Some((sim, bridge)) =
+            bridge_with_breaker(backend, breaker(4, HoldPolicy::HoldQuietly)).await
+        else {
             return;
         };
-        let bridge = Bridge::start_configured(db, &sim, |config| {
-            config.safety = breaker(4, HoldPolicy::HoldQuietly);
-        })
-        .await;
         let users = create_users(&bridge, 12).await;
         sim.reset_counters();
         // A slow C4C: every request is admitted while the earlier ones are still in flight, none
@@ -357,19 +363,15 @@ on_both_backends!(
 );
 
 on_both_backends!(share_of_linked_users_trips, |backend: Backend| async move {
-    let sim = start_sim(2).await;
-    let Some(db) = TestDb::new(backend).await else {
+    let safety = SafetyConfig {
+        max_count: 1000,
+        min_count: 2,
+        max_share: 0.3,
+        ..SafetyConfig::default()
+    };
+    let Some((sim, bridge)) = bridge_with_breaker(backend, safety).await else {
         return;
     };
-    let bridge = Bridge::start_configured(db, &sim, |config| {
-        config.safety = SafetyConfig {
-            max_count: 1000,
-            min_count: 2,
-            max_share: 0.3,
-            ..SafetyConfig::default()
-        };
-    })
-    .await;
     let users = create_users(&bridge, 5).await;
     sim.reset_counters();
     // 1 of 5 is under the minimum count; 2 of 5 (40 %) is above 30 %: held.
