@@ -550,7 +550,7 @@ impl BulkService {
                 "error": error,
             }),
         };
-        if let Err(error) = self.users.store.append_log(&entry).await {
+        if let Err(error) = self.users.store.append_log(entry).await {
             tracing::error!(%error, "cannot append to the mapping log");
         }
     }

@@ -243,7 +243,7 @@ impl OutboxWorker {
                 "error": error_text,
             }),
         };
-        if let Err(error) = self.store.append_log(&entry).await {
+        if let Err(error) = self.store.append_log(entry).await {
             tracing::warn!(%error, item = item.id, "outbox outcome not written to the mapping log");
         }
         Ok(outcome)

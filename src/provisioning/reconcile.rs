@@ -678,7 +678,7 @@ impl Reconciler {
                 "error": error,
             }),
         };
-        if let Err(error) = self.store.append_log(&entry).await {
+        if let Err(error) = self.store.append_log(entry).await {
             tracing::error!(%error, "cannot append to the mapping log");
         }
     }

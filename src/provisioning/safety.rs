@@ -891,7 +891,7 @@ impl Safety {
                     .then(|| now_millis().saturating_sub(operation.requested_at)),
             }),
         };
-        if let Err(error) = self.store.append_log(&entry).await {
+        if let Err(error) = self.store.append_log(entry).await {
             tracing::error!(%error, "cannot append to the mapping log");
         }
     }
@@ -931,7 +931,7 @@ impl Safety {
                 "error": outcome.detail,
             }),
         };
-        if let Err(error) = self.store.append_log(&entry).await {
+        if let Err(error) = self.store.append_log(entry).await {
             tracing::error!(%error, "cannot append to the mapping log");
         }
     }

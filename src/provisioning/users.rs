@@ -926,7 +926,7 @@ impl UserService {
                 "response": response_body,
             }),
         };
-        if let Err(error) = self.store.append_log(&entry).await {
+        if let Err(error) = self.store.append_log(entry).await {
             tracing::error!(%error, "cannot append to the mapping log");
         }
     }

@@ -163,17 +163,17 @@ async fn insert_group(pool: &AnyPool, group: &[Pending]) -> Result<(), StoreErro
     let mut statement = sqlx::query(&sql).persistent(false);
     for (entry, _) in group {
         statement = statement
-            .bind(entry.request_id.clone())
+            .bind(entry.request_id.as_str())
             .bind(entry.at)
-            .bind(entry.client.clone())
-            .bind(entry.method.clone())
-            .bind(entry.path.clone())
-            .bind(entry.resource_type.clone())
-            .bind(entry.resource_id.clone())
-            .bind(entry.employee_id.clone())
-            .bind(entry.object_id.clone())
+            .bind(entry.client.as_deref())
+            .bind(entry.method.as_str())
+            .bind(entry.path.as_str())
+            .bind(entry.resource_type.as_deref())
+            .bind(entry.resource_id.as_deref())
+            .bind(entry.employee_id.as_deref())
+            .bind(entry.object_id.as_deref())
             .bind(entry.status)
-            .bind(entry.outcome.clone())
+            .bind(entry.outcome.as_str())
             .bind(entry.duration_ms)
             .bind(entry.detail.to_string());
     }
@@ -184,9 +184,9 @@ async fn insert_group(pool: &AnyPool, group: &[Pending]) -> Result<(), StoreErro
 
 impl Store {
     /// Appends one record; it is stored when this returns (see [`LogWriter`]).
-    pub async fn append_log(&self, entry: &LogEntry) -> Result<(), StoreError> {
+    pub async fn append_log(&self, entry: LogEntry) -> Result<(), StoreError> {
         let _timer = self.timer("append_log");
-        self.log_writer.append(entry.clone()).await
+        self.log_writer.append(entry).await
     }
 
     pub async fn query_log(&self, query: &LogQuery) -> Result<Vec<LogRecord>, StoreError> {

@@ -198,7 +198,7 @@ on_both_backends!(
         let store = db.store().await;
         for index in 0..10_i64 {
             store
-                .append_log(&LogEntry {
+                .append_log(LogEntry {
                     request_id: format!("r{index}"),
                     at: 1_000 + index,
                     method: "POST".to_owned(),
@@ -274,7 +274,7 @@ on_both_backends!(
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .append_log(&LogEntry {
+                    .append_log(LogEntry {
                         request_id: format!("c{index}"),
                         at: 5_000 + index,
                         method: "GET".to_owned(),
