@@ -330,8 +330,7 @@ impl Reconciler {
             };
             pass.summary.upstream_calls += 1;
             pass.summary.employees_read += page.len() as u64;
-            let mut unlinked = Vec::new();
-            let mut restores = Vec::new();
+            let mut work = PageWork::default();
             for employee in page {
                 if previous
                     .as_deref()
@@ -350,21 +349,9 @@ impl Reconciler {
                     self.missing(pass, &row);
                 }
                 let rows = linked.take_equal(&employee.object_id).await?;
-                match rows.len() {
-                    0 => unlinked.push(employee),
-                    1 => {
-                        if let Some(restore) = self.compare(pass, &rows[0], &employee) {
-                            restores.push((rows[0].clone(), employee, restore));
-                        }
-                    }
-                    _ => linked_twice(pass, &employee, &rows),
-                }
+                self.place(pass, employee, &rows, &mut work);
             }
-            self.unlinked(pass, &unlinked).await?;
-            self.restore(pass, restores).await;
-            if pass.pending.len() >= FLUSH_AT {
-                self.flush(pass).await?;
-            }
+            self.finish_page(pass, work).await?;
         }
         while let Some(row) = linked.next_any().await? {
             self.missing(pass, &row);
@@ -403,26 +390,44 @@ impl Reconciler {
                     by_object.entry(object_id).or_default().push(row);
                 }
             }
-            let mut unlinked = Vec::new();
-            let mut restores = Vec::new();
+            let mut work = PageWork::default();
             for employee in fresh {
                 note_changed(pass, &employee);
                 let rows = by_object.remove(&employee.object_id).unwrap_or_default();
-                match rows.len() {
-                    0 => unlinked.push(employee),
-                    1 => {
-                        if let Some(restore) = self.compare(pass, &rows[0], &employee) {
-                            restores.push((rows[0].clone(), employee, restore));
-                        }
-                    }
-                    _ => linked_twice(pass, &employee, &rows),
+                self.place(pass, employee, &rows, &mut work);
+            }
+            self.finish_page(pass, work).await?;
+        }
+        Ok(())
+    }
+
+    /// One employee of a page, by the users linked to it: none (a candidate for linking), one
+    /// (compared, maybe restored), several (a finding).
+    fn place(
+        &self,
+        pass: &mut Pass,
+        employee: Employee,
+        rows: &[ResourceRow],
+        work: &mut PageWork,
+    ) {
+        match rows {
+            [] => work.unlinked.push(employee),
+            [row] => {
+                if let Some(restore) = self.compare(pass, row, &employee) {
+                    work.restores.push((row.clone(), employee, restore));
                 }
             }
-            self.unlinked(pass, &unlinked).await?;
-            self.restore(pass, restores).await;
-            if pass.pending.len() >= FLUSH_AT {
-                self.flush(pass).await?;
-            }
+            _ => linked_twice(pass, &employee, rows),
+        }
+    }
+
+    /// The end of a page: its unlinked employees matched, its restores applied, the findings
+    /// written once enough are pending.
+    async fn finish_page(&self, pass: &mut Pass, work: PageWork) -> Result<(), ReconcileError> {
+        self.unlinked(pass, &work.unlinked).await?;
+        self.restore(pass, work.restores).await;
+        if pass.pending.len() >= FLUSH_AT {
+            self.flush(pass).await?;
         }
         Ok(())
     }
@@ -924,6 +929,13 @@ fn note_changed(pass: &mut Pass, employee: &Employee) {
     {
         pass.newest = Some(changed);
     }
+}
+
+/// What a page leaves to do once all its employees are placed.
+#[derive(Default)]
+struct PageWork {
+    unlinked: Vec<Employee>,
+    restores: Vec<(ResourceRow, Employee, Restore)>,
 }
 
 fn linked_twice(pass: &mut Pass, employee: &Employee, rows: &[ResourceRow]) {
