@@ -182,11 +182,44 @@ async fn insert_group(pool: &AnyPool, group: &[Pending]) -> Result<(), StoreErro
     Ok(())
 }
 
+/// One record, on the direct SQLite path (inside its writer's transaction).
+fn insert_one(connection: &rusqlite::Connection, entry: &LogEntry) -> Result<(), StoreError> {
+    let mut statement = connection.prepare_cached(
+        "INSERT INTO mapping_log (request_id, at, client, method, path, resource_type, \
+         resource_id, employee_id, object_id, status, outcome, duration_ms, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
+    statement.execute(rusqlite::params![
+        entry.request_id,
+        entry.at,
+        entry.client,
+        entry.method,
+        entry.path,
+        entry.resource_type,
+        entry.resource_id,
+        entry.employee_id,
+        entry.object_id,
+        entry.status,
+        entry.outcome,
+        entry.duration_ms,
+        entry.detail.to_string(),
+    ])?;
+    Ok(())
+}
+
 impl Store {
     /// Appends one record; it is stored when this returns (see [`LogWriter`]).
     pub async fn append_log(&self, entry: LogEntry) -> Result<(), StoreError> {
         let _timer = self.timer("append_log");
-        self.log_writer.append(entry).await
+        match &self.direct {
+            // The direct path's writer groups commits itself.
+            Some(direct) => {
+                direct
+                    .write(move |connection| insert_one(connection, &entry))
+                    .await
+            }
+            None => self.log_writer.append(entry).await,
+        }
     }
 
     pub async fn query_log(&self, query: &LogQuery) -> Result<Vec<LogRecord>, StoreError> {

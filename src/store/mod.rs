@@ -4,9 +4,12 @@
 //! Both run through sqlx's `Any` driver with one SQL dialect: the statements below are written to
 //! the common subset (numbered `$n` parameters, `RETURNING`, partial indexes, times as Unix
 //! milliseconds), so every query exists once and both backends are tested with the same code.
+//! On a SQLite file, the few statements every SCIM request runs (resource reads and writes, the
+//! mapping log) take a path without sqlx's worker threads, with the same statement texts (`direct`).
 
 mod admin;
 mod auth;
+mod direct;
 mod groups;
 mod locks;
 mod log;
@@ -185,6 +188,8 @@ pub struct Store {
     kind: StoreKind,
     log_writer: log::LogWriter,
     token_cache: std::sync::Arc<tokens::TokenCache>,
+    /// SQLite in a file: the request path's statements, without sqlx (see `direct`).
+    direct: Option<std::sync::Arc<direct::Direct>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -240,7 +245,14 @@ impl Store {
             })
             .connect_with(options)
             .await?;
+        let direct = match sqlite_file(&url) {
+            Some(path) if kind == StoreKind::Sqlite => {
+                Some(std::sync::Arc::new(direct::Direct::open(&path)?))
+            }
+            _ => None,
+        };
         Ok(Self {
+            direct,
             log_writer: log::LogWriter::start(pool.clone(), kind),
             token_cache: std::sync::Arc::default(),
             pool,
@@ -308,6 +320,36 @@ impl Store {
     }
 }
 
+/// The file of a SQLite URL; `None` for an in-memory database, which only one connection sees.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
+    (!in_memory).then(|| std::path::PathBuf::from(path))
+}
+
+/// Binds each of `params` in order; the statements that run on both paths take them this way.
+pub(crate) fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    params: &'q [Param],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for param in params {
+        query = match param {
+            Param::Null => query.bind(None::<String>),
+            Param::Integer(number) => query.bind(*number),
+            Param::Real(number) => query.bind(*number),
+            Param::Text(text) => query.bind(text.as_str()),
+            Param::Blob(bytes) => query.bind(bytes.as_slice()),
+        };
+    }
+    query
+}
+
+/// A statement parameter, for statements that run on sqlx or on the direct SQLite path.
+pub(crate) use rusqlite::types::Value as Param;
+
 fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     let rest = url
         .trim_start_matches("sqlite://")
@@ -343,6 +385,20 @@ mod tests {
         let redacted = redact_url("postgres://user:hunter2@localhost/db");
         assert!(!redacted.contains("hunter2"));
         assert!(redacted.contains("user"));
+    }
+
+    #[test]
+    fn sqlite_files_and_memory() {
+        assert_eq!(
+            sqlite_file("sqlite://data/bridge.db?mode=rwc"),
+            Some(std::path::PathBuf::from("data/bridge.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite:///var/lib/b.db"),
+            Some(std::path::PathBuf::from("/var/lib/b.db"))
+        );
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("sqlite://x.db?mode=memory"), None);
     }
 
     #[test]

@@ -5,7 +5,14 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use uuid::Uuid;
 
-use super::{Store, StoreError, now_millis, returned_row};
+use super::{Param, Store, StoreError, bind_all, now_millis, returned_row};
+
+/// Whether a statement only reads (it may then run on the calling thread) or writes.
+#[derive(Clone, Copy)]
+enum Access {
+    Read,
+    Write,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResourceType {
@@ -86,6 +93,50 @@ pub(super) fn from_row(row: &AnyRow) -> Result<ResourceRow, StoreError> {
     })
 }
 
+fn from_sqlite_row(row: &rusqlite::Row<'_>) -> Result<ResourceRow, StoreError> {
+    let id: String = row.get("id")?;
+    let scim_json: String = row.get("scim_json")?;
+    Ok(ResourceRow {
+        id: Uuid::parse_str(&id).map_err(|error| StoreError::Corrupt(error.to_string()))?,
+        resource_type: ResourceType::parse(&row.get::<_, String>("resource_type")?)?,
+        object_id: row.get("object_id")?,
+        employee_id: row.get("employee_id")?,
+        external_id: row.get("external_id")?,
+        user_name: row.get("user_name")?,
+        version: row.get("version")?,
+        scim_json: serde_json::from_str(&scim_json)
+            .map_err(|error| StoreError::Corrupt(error.to_string()))?,
+        active: row.get::<_, i64>("active")? != 0,
+        tombstone: row.get::<_, i64>("tombstone")? != 0,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+    })
+}
+
+fn query_resources(
+    connection: &rusqlite::Connection,
+    sql: &str,
+    params: &[Param],
+) -> Result<Vec<ResourceRow>, StoreError> {
+    let mut statement = connection.prepare_cached(sql)?;
+    super::direct::bind_numbered(&mut statement, params)?;
+    let mut rows = statement.raw_query();
+    let mut out = Vec::new();
+    // Stepped to the end even for one row: a write commits (or fails) only there.
+    while let Some(row) = rows.next()? {
+        out.push(from_sqlite_row(row)?);
+    }
+    Ok(out)
+}
+
+fn text(value: &str) -> Param {
+    Param::Text(value.to_owned())
+}
+
+fn optional_text(value: Option<&str>) -> Param {
+    value.map_or(Param::Null, text)
+}
+
 /// Case-insensitive key for userName (SCIM says userName is caseExact=false).
 pub fn fold_name(name: &str) -> String {
     name.to_lowercase()
@@ -101,22 +152,19 @@ impl Store {
             "INSERT INTO resources ({COLUMNS}, user_name_lower) \
              VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, 0, $9, $9, $10) RETURNING {COLUMNS}"
         );
-        let row = sqlx::query(&sql)
-            .bind(new.id.to_string())
-            .bind(new.resource_type.as_str())
-            .bind(new.object_id.clone())
-            .bind(new.employee_id.clone())
-            .bind(new.external_id.clone())
-            .bind(new.user_name.clone())
-            .bind(new.scim_json.to_string())
-            .bind(i64::from(new.active))
-            .bind(now)
-            .bind(fold_name(&new.user_name))
-            .fetch_all(self.pool())
-            .await
-            .map_err(StoreError::from)
-            .and_then(returned_row)?;
-        from_row(&row)
+        let params = vec![
+            Param::Text(new.id.to_string()),
+            text(new.resource_type.as_str()),
+            optional_text(new.object_id.as_deref()),
+            optional_text(new.employee_id.as_deref()),
+            optional_text(new.external_id.as_deref()),
+            text(&new.user_name),
+            Param::Text(new.scim_json.to_string()),
+            Param::Integer(i64::from(new.active)),
+            Param::Integer(now),
+            Param::Text(fold_name(&new.user_name)),
+        ];
+        returned_row(self.resource_rows(sql, params, Access::Write).await?)
     }
 
     /// A resource by id, tombstones included (callers decide what a tombstone means).
@@ -127,12 +175,9 @@ impl Store {
     ) -> Result<Option<ResourceRow>, StoreError> {
         let _timer = self.timer("get_resource");
         let sql = format!("SELECT {COLUMNS} FROM resources WHERE id = $1 AND resource_type = $2");
-        let row = sqlx::query(&sql)
-            .bind(id.to_string())
-            .bind(resource_type.as_str())
-            .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(from_row).transpose()
+        let params = vec![Param::Text(id.to_string()), text(resource_type.as_str())];
+        let rows = self.resource_rows(sql, params, Access::Read).await?;
+        Ok(rows.into_iter().next())
     }
 
     /// The live resource with this userName, compared case-insensitively.
@@ -245,12 +290,35 @@ impl Store {
         value: &str,
     ) -> Result<Option<ResourceRow>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM resources WHERE {condition} LIMIT 1");
-        let row = sqlx::query(&sql)
-            .bind(resource_type.as_str())
-            .bind(value.to_owned())
-            .fetch_optional(self.pool())
-            .await?;
-        row.as_ref().map(from_row).transpose()
+        let params = vec![text(resource_type.as_str()), text(value)];
+        let rows = self.resource_rows(sql, params, Access::Read).await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Runs a statement over resource rows: on SQLite's direct path when the store has one (see
+    /// `direct`), else on the pool.
+    async fn resource_rows(
+        &self,
+        sql: String,
+        params: Vec<Param>,
+        access: Access,
+    ) -> Result<Vec<ResourceRow>, StoreError> {
+        match (&self.direct, access) {
+            (Some(direct), Access::Read) => {
+                direct.read(|connection| query_resources(connection, &sql, &params))
+            }
+            (Some(direct), Access::Write) => {
+                direct
+                    .write(move |connection| query_resources(connection, &sql, &params))
+                    .await
+            }
+            (None, _) => {
+                let rows = bind_all(sqlx::query(&sql), &params)
+                    .fetch_all(self.pool())
+                    .await?;
+                rows.iter().map(from_row).collect()
+            }
+        }
     }
 
     /// Writes `row` back if nobody changed it since `row.version` was read; returns the stored
@@ -263,24 +331,26 @@ impl Store {
              version = version + 1, updated_at = $9 \
              WHERE id = $10 AND version = $11 RETURNING {COLUMNS}"
         );
-        let updated = sqlx::query(&sql)
-            .bind(row.object_id.clone())
-            .bind(row.employee_id.clone())
-            .bind(row.external_id.clone())
-            .bind(row.user_name.clone())
-            .bind(fold_name(&row.user_name))
-            .bind(row.scim_json.to_string())
-            .bind(i64::from(row.active))
-            .bind(i64::from(row.tombstone))
-            .bind(now_millis())
-            .bind(row.id.to_string())
-            .bind(row.version)
-            .fetch_all(self.pool())
+        let params = vec![
+            optional_text(row.object_id.as_deref()),
+            optional_text(row.employee_id.as_deref()),
+            optional_text(row.external_id.as_deref()),
+            text(&row.user_name),
+            Param::Text(fold_name(&row.user_name)),
+            Param::Text(row.scim_json.to_string()),
+            Param::Integer(i64::from(row.active)),
+            Param::Integer(i64::from(row.tombstone)),
+            Param::Integer(now_millis()),
+            Param::Text(row.id.to_string()),
+            Param::Integer(row.version),
+        ];
+        let updated = self
+            .resource_rows(sql, params, Access::Write)
             .await?
             .into_iter()
             .next();
         match updated {
-            Some(updated) => from_row(&updated),
+            Some(updated) => Ok(updated),
             None => match self.get_resource(row.resource_type, row.id).await? {
                 Some(_) => Err(StoreError::VersionMismatch),
                 None => Err(StoreError::NotFound(row.id.to_string())),

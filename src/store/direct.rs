@@ -1,0 +1,357 @@
+//! The embedded SQLite store's request path, without sqlx.
+//!
+//! sqlx-sqlite runs each connection on a worker thread of its own and sends it every query over a
+//! channel: a keyed read costs two thread switches around a few microseconds of SQLite, and on a
+//! 2-core machine those switches, not SQLite, were most of a SCIM GET's store time (perf,
+//! docs/performance.md). The few statements every SCIM request runs go through here instead:
+//!
+//! - reads run on the calling thread, on a connection taken from a small pool. In WAL mode a read
+//!   never waits for the writer, and a keyed read is cheaper than the hop to a thread would be;
+//! - writes go to one writer thread, which commits everything that arrived while it was busy in
+//!   one transaction (group commit). Each caller still gets its own statement's result, and only
+//!   after that transaction's commit, so a row is stored before the response that describes it.
+//!
+//! Everything else (migrations, admin queries, groups, the outbox) stays on the sqlx pool, over
+//! the same file; SQLite's locking keeps the two apart.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, mpsc};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use super::StoreError;
+
+/// Connections kept for reads when idle; more are opened when more reads run at once.
+const MAX_IDLE_READERS: usize = 16;
+
+/// Most writes one transaction commits.
+const MAX_GROUP: usize = 256;
+
+/// As the sqlx connections (see `Store::connect`).
+const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                       PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000;";
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a write sends back once its transaction has ended: given the commit's outcome, it answers
+/// its caller.
+type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// A write: given the writer's connection inside a transaction (or why there is none), it runs
+/// its statements and returns its reply and its own error, if it had one.
+type Job = Box<dyn FnOnce(Result<&Connection, StoreError>) -> (Reply, Option<StoreError>) + Send>;
+
+pub(super) struct Direct {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    writes: mpsc::Sender<Job>,
+}
+
+impl Direct {
+    /// Opens the writer's connection and starts its thread; the thread ends when this is dropped.
+    pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
+        let writer = open_connection(path)?;
+        let (writes, jobs) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_in_groups(&writer, &jobs))
+            .map_err(|error| {
+                StoreError::Unavailable(format!("cannot start the writer: {error}"))
+            })?;
+        Ok(Self {
+            path: path.to_owned(),
+            readers: Mutex::new(Vec::new()),
+            writes,
+        })
+    }
+
+    /// Runs `read` on a reader connection, on this thread.
+    pub(super) fn read<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = self.readers.lock().ok().and_then(|mut idle| idle.pop());
+        let connection = match idle {
+            Some(connection) => connection,
+            None => open_connection(&self.path)?,
+        };
+        let result = read(&connection);
+        if let Ok(mut idle) = self.readers.lock()
+            && idle.len() < MAX_IDLE_READERS
+        {
+            idle.push(connection);
+        }
+        result
+    }
+
+    /// Runs `write` on the writer thread, in the next group's transaction, and returns its result
+    /// once that transaction has committed (or the error that stopped it).
+    pub(super) async fn write<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (answer, answered) = oneshot::channel::<Result<T, StoreError>>();
+        let job: Job = Box::new(move |connection| {
+            let result = connection.and_then(write);
+            let own_error = result.as_ref().err().cloned();
+            let reply: Reply = Box::new(move |committed| {
+                // A caller that went away (its request was cancelled) needs no answer.
+                let _ = answer.send(committed.and(result));
+            });
+            (reply, own_error)
+        });
+        let stopped = || StoreError::Unavailable("the SQLite writer has stopped".into());
+        self.writes.send(job).map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())?
+    }
+}
+
+/// Binds `$n` placeholders to `params[n - 1]` by their number, as sqlx does, so one statement
+/// text runs on both paths whatever the order its placeholders first appear in.
+pub(super) fn bind_numbered(
+    statement: &mut rusqlite::Statement<'_>,
+    params: &[rusqlite::types::Value],
+) -> Result<(), StoreError> {
+    for index in 1..=statement.parameter_count() {
+        let number = statement
+            .parameter_name(index)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|number| number.parse::<usize>().ok())
+            .filter(|number| (1..=params.len()).contains(number))
+            .ok_or_else(|| {
+                StoreError::Database(format!(
+                    "statement parameter {index} is not one of $1..${}",
+                    params.len()
+                ))
+            })?;
+        statement.raw_bind_parameter(index, &params[number - 1])?;
+    }
+    Ok(())
+}
+
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    connection.execute_batch(PRAGMAS)?;
+    Ok(connection)
+}
+
+/// The writer thread: one transaction per group of whatever writes are waiting.
+fn write_in_groups(connection: &Connection, jobs: &mpsc::Receiver<Job>) {
+    let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    while let Ok(first) = jobs.recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        run_group(connection, group.drain(..));
+    }
+}
+
+fn run_group(connection: &Connection, group: impl Iterator<Item = Job>) {
+    let mut replies: Vec<Reply> = Vec::new();
+    let mut stopped: Option<StoreError> = connection
+        .execute_batch("BEGIN IMMEDIATE")
+        .err()
+        .map(StoreError::from);
+    for job in group {
+        if let Some(error) = &stopped {
+            // No transaction: the job answers with why, and writes nothing.
+            replies.push(job(Err(error.clone())).0);
+            continue;
+        }
+        let (reply, own_error) = job(Ok(connection));
+        replies.push(reply);
+        // SQLite rolls the whole transaction back on some errors (a full disk, an I/O error):
+        // the writes before this one are gone, and the ones after must not run outside it.
+        if connection.is_autocommit() {
+            stopped = Some(own_error.unwrap_or_else(|| {
+                StoreError::Database("the SQLite transaction was rolled back".into())
+            }));
+        }
+    }
+    let committed = match stopped {
+        Some(error) => Err(error),
+        None => connection.execute_batch("COMMIT").map_err(|error| {
+            let error = StoreError::from(error);
+            if !connection.is_autocommit() {
+                let _ = connection.execute_batch("ROLLBACK");
+            }
+            error
+        }),
+    };
+    for reply in replies {
+        reply(committed.clone());
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match &error {
+            rusqlite::Error::SqliteFailure(failure, message) => {
+                let message = message.clone().unwrap_or_else(|| failure.to_string());
+                match failure.code {
+                    ErrorCode::ConstraintViolation
+                        if matches!(
+                            failure.extended_code,
+                            rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                                | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                        ) =>
+                    {
+                        StoreError::Conflict(message)
+                    }
+                    ErrorCode::DiskFull | ErrorCode::SystemIoFailure => StoreError::Full(message),
+                    ErrorCode::DatabaseBusy
+                    | ErrorCode::DatabaseLocked
+                    | ErrorCode::CannotOpen
+                    | ErrorCode::OutOfMemory => StoreError::Unavailable(message),
+                    _ => StoreError::Database(message),
+                }
+            }
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..) => {
+                StoreError::Corrupt(error.to_string())
+            }
+            _ => StoreError::Database(error.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_file() -> (tempfile::TempDir, Direct) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let direct = Direct::open(&dir.path().join("store.db")).expect("open");
+        (dir, direct)
+    }
+
+    async fn create_table(direct: &Direct) {
+        direct
+            .write(|connection| {
+                connection
+                    .execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)")
+                    .map_err(StoreError::from)
+            })
+            .await
+            .expect("create table");
+    }
+
+    async fn insert(direct: &Direct, key: &str, value: i64) -> Result<usize, StoreError> {
+        let key = key.to_owned();
+        direct
+            .write(move |connection| {
+                connection
+                    .execute("INSERT INTO t (k, v) VALUES (?1, ?2)", (key, value))
+                    .map_err(StoreError::from)
+            })
+            .await
+    }
+
+    fn count(direct: &Direct) -> i64 {
+        direct
+            .read(|connection| {
+                connection
+                    .query_row("SELECT COUNT(*) FROM t", [], |row| row.get(0))
+                    .map_err(StoreError::from)
+            })
+            .expect("count")
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_each_get_their_own_result_after_the_commit() {
+        let (_dir, direct) = store_file();
+        let direct = std::sync::Arc::new(direct);
+        create_table(&direct).await;
+        let mut tasks = Vec::new();
+        for n in 0..200_i64 {
+            let direct = direct.clone();
+            // Every tenth key repeats an earlier one: a unique violation for that write only.
+            let key = if n % 10 == 9 {
+                format!("k{}", n - 1)
+            } else {
+                format!("k{n}")
+            };
+            tasks.push(tokio::spawn(async move {
+                let result = insert(&direct, &key, n).await;
+                // Stored when the call returns: visible to a read right away.
+                let visible = direct
+                    .read(|connection| {
+                        connection
+                            .query_row("SELECT COUNT(*) FROM t WHERE k = ?1", [&key], |row| {
+                                row.get::<_, i64>(0)
+                            })
+                            .map_err(StoreError::from)
+                    })
+                    .expect("read");
+                (result, visible)
+            }));
+        }
+        let mut conflicts = 0;
+        for task in tasks {
+            let (result, visible) = task.await.expect("task");
+            assert_eq!(visible, 1);
+            match result {
+                Ok(1) => {}
+                Err(StoreError::Conflict(_)) => conflicts += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(conflicts, 20);
+        assert_eq!(count(&direct), 180);
+    }
+
+    #[tokio::test]
+    async fn a_failed_statement_leaves_the_rest_of_its_group_committed() {
+        let (_dir, direct) = store_file();
+        create_table(&direct).await;
+        assert_eq!(insert(&direct, "a", 1).await.ok(), Some(1));
+        let (first, second, third) = tokio::join!(
+            insert(&direct, "b", 2),
+            insert(&direct, "a", 3),
+            insert(&direct, "c", 4)
+        );
+        assert!(matches!(first, Ok(1)));
+        assert!(matches!(second, Err(StoreError::Conflict(_))));
+        assert!(matches!(third, Ok(1)));
+        assert_eq!(count(&direct), 3);
+    }
+
+    #[tokio::test]
+    async fn a_busy_file_answers_each_write_with_an_error_and_writes_nothing() {
+        let (dir, direct) = store_file();
+        create_table(&direct).await;
+        // Another connection holds the write lock longer than we wait for it.
+        let blocker = Connection::open(dir.path().join("store.db")).expect("open");
+        blocker.execute_batch("BEGIN IMMEDIATE").expect("lock");
+        let quick = open_connection(&dir.path().join("store.db")).expect("open");
+        quick
+            .busy_timeout(Duration::from_millis(50))
+            .expect("timeout");
+        let (writes, jobs) = mpsc::channel::<Job>();
+        std::thread::spawn(move || write_in_groups(&quick, &jobs));
+        let impatient = Direct {
+            path: dir.path().join("store.db"),
+            readers: Mutex::new(Vec::new()),
+            writes,
+        };
+        let result = insert(&impatient, "x", 1).await;
+        assert!(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            "{result:?}"
+        );
+        blocker.execute_batch("ROLLBACK").expect("unlock");
+        assert_eq!(count(&direct), 0);
+        assert_eq!(insert(&impatient, "x", 1).await.ok(), Some(1));
+    }
+}
