@@ -764,8 +764,20 @@ impl C4cClient {
 
     /// One employee by ObjectID.
     pub async fn get_employee(&self, object_id: &str) -> Result<Employee, C4cError> {
+        self.get_employee_selecting(object_id, None).await
+    }
+
+    /// One employee with only the properties in `select` (a `$select` value; all when `None`).
+    pub async fn get_employee_selecting(
+        &self,
+        object_id: &str,
+        select: Option<&str>,
+    ) -> Result<Employee, C4cError> {
         let mut path = key_path(EMPLOYEE_SET, object_id)?;
         push_query(&mut path, &[("$format", "json".into())]);
+        if let Some(select) = select {
+            push_query(&mut path, &[("$select", select.to_owned())]);
+        }
         let resp = self.get_json(self.url(&path)?).await?;
         let mut employee = Employee::from_entity(odata::parse_entity(&resp.body)?)?;
         if employee.etag.is_none() {

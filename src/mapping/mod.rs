@@ -215,6 +215,8 @@ pub struct Mapper {
     employee: EntityTypeModel,
     has_metadata: bool,
     today: Option<NaiveDate>,
+    /// See [`Mapper::read_back_select`].
+    read_back_select: Option<String>,
 }
 
 const OPEN_END: (i32, u32, u32) = (9999, 12, 31);
@@ -257,14 +259,49 @@ impl Mapper {
             .and_then(|m| m.entity_type_of_set(crate::c4c::model::EMPLOYEE_SET))
             .cloned()
             .unwrap_or_else(defaults::builtin_employee);
-        Ok(Self {
+        let mut mapper = Self {
             config,
             rules,
             lookups,
             employee,
             has_metadata: metadata.is_some(),
             today: None,
-        })
+            read_back_select: None,
+        };
+        mapper.read_back_select = mapper.read_back_fields().map(|fields| fields.join(","));
+        Ok(mapper)
+    }
+
+    /// What a read of one employee needs for the SCIM answer, as a `$select` value: the keys,
+    /// every property a reverse rule reads and the ones `active` is derived from. A real
+    /// Employee has over a hundred properties; a GET maps back a dozen. `None` without the
+    /// tenant's `$metadata`: a name the tenant does not know would fail the read.
+    pub fn read_back_select(&self) -> Option<&str> {
+        self.read_back_select.as_deref()
+    }
+
+    fn read_back_fields(&self) -> Option<Vec<String>> {
+        if !self.has_metadata {
+            return None;
+        }
+        let active_fields: &[&str] = match self.config.deprovisioning {
+            Deprovisioning::Lock => &["UserLockedIndicator"],
+            Deprovisioning::EndValidity => &["UserValidityEndDate"],
+            Deprovisioning::Both => &["UserLockedIndicator", "UserValidityEndDate"],
+        };
+        let mut fields: std::collections::BTreeSet<String> =
+            ["ObjectID", "EmployeeID"].map(String::from).into();
+        for rule in self.rules.iter().filter(|rule| rule.reverse_applies()) {
+            match &rule.target {
+                Target::Property(name) => {
+                    fields.insert(name.clone());
+                }
+                Target::Active => fields.extend(active_fields.iter().map(|f| f.to_string())),
+                _ => {}
+            }
+        }
+        fields.retain(|name| self.employee.property(name).is_some());
+        Some(fields.into_iter().collect())
     }
 
     /// Fixes "today" (deprovisioning by end of validity); tests and dry runs use it.

@@ -898,3 +898,36 @@ mod against_the_simulator {
         sim.shutdown().await;
     }
 }
+
+#[test]
+fn read_back_select_names_what_the_reverse_rules_and_active_read() {
+    let select = default_mapper().read_back_select().unwrap().to_owned();
+    let fields: Vec<&str> = select.split(',').collect();
+    for wanted in [
+        "ObjectID",
+        "EmployeeID",
+        "FirstName",
+        "LastName",
+        "UserLockedIndicator",
+    ] {
+        assert!(fields.contains(&wanted), "{wanted} missing from {select}");
+    }
+    // Navigations and properties no rule reads back are not asked for.
+    assert!(
+        !fields.contains(&"EmployeeUserBusinessRoleAssignment"),
+        "{select}"
+    );
+    assert!(!fields.contains(&"EntityLastChangedOn"), "{select}");
+
+    let by_validity = mapper(MappingConfig {
+        deprovisioning: Deprovisioning::EndValidity,
+        ..MappingConfig::default()
+    });
+    let select = by_validity.read_back_select().unwrap();
+    assert!(select.contains("UserValidityEndDate"), "{select}");
+    assert!(!select.contains("UserLockedIndicator"), "{select}");
+
+    // Without the tenant's $metadata every property is read.
+    let blind = Mapper::new(MappingConfig::default(), None).unwrap();
+    assert_eq!(blind.read_back_select(), None);
+}

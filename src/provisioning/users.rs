@@ -778,8 +778,12 @@ impl UserService {
     async fn get_inner(&self, ctx: &RequestContext, id: &str, journal: &mut Journal) -> UserResult {
         let row = self.live_row(id, journal).await?;
         let object_id = linked_object_id(&row)?;
+        let select = self.mapper.read_back_select();
         let employee: Employee = journal
-            .call("get_employee", self.c4c.get_employee(&object_id))
+            .call(
+                "get_employee",
+                self.c4c.get_employee_selecting(&object_id, select),
+            )
             .await?;
         let merged = self
             .mapper
