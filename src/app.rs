@@ -170,7 +170,12 @@ impl Application {
             Some(problem) => Err(AppError::Config(ConfigError::Invalid(format!(
                 "mapping rule does not fit the tenant's $metadata: {problem}"
             )))),
-            None => Ok(()),
+            None => {
+                if let Some(users) = &self.state.users {
+                    users.mapper().learn_tenant(&metadata);
+                }
+                Ok(())
+            }
         }
     }
 

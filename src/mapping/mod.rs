@@ -215,8 +215,8 @@ pub struct Mapper {
     employee: EntityTypeModel,
     has_metadata: bool,
     today: Option<NaiveDate>,
-    /// See [`Mapper::read_back_select`].
-    read_back_select: Option<String>,
+    /// See [`Mapper::read_back_select`]; set once the tenant's `$metadata` is known.
+    read_back_select: std::sync::OnceLock<String>,
 }
 
 const OPEN_END: (i32, u32, u32) = (9999, 12, 31);
@@ -259,17 +259,30 @@ impl Mapper {
             .and_then(|m| m.entity_type_of_set(crate::c4c::model::EMPLOYEE_SET))
             .cloned()
             .unwrap_or_else(defaults::builtin_employee);
-        let mut mapper = Self {
+        let mapper = Self {
             config,
             rules,
             lookups,
             employee,
             has_metadata: metadata.is_some(),
             today: None,
-            read_back_select: None,
+            read_back_select: std::sync::OnceLock::new(),
         };
-        mapper.read_back_select = mapper.read_back_fields().map(|fields| fields.join(","));
+        if let Some(metadata) = metadata {
+            mapper.learn_tenant(metadata);
+        }
         Ok(mapper)
+    }
+
+    /// Takes note of the tenant's `$metadata` once it has been read (at start-up, after the
+    /// mapper was built): from then on a read of one employee asks only for what it needs.
+    pub fn learn_tenant(&self, metadata: &Metadata) {
+        let Some(employee) = metadata.entity_type_of_set(crate::c4c::model::EMPLOYEE_SET) else {
+            return;
+        };
+        let _ = self
+            .read_back_select
+            .set(self.read_back_fields(employee).join(","));
     }
 
     /// What a read of one employee needs for the SCIM answer, as a `$select` value: the keys,
@@ -277,13 +290,10 @@ impl Mapper {
     /// Employee has over a hundred properties; a GET maps back a dozen. `None` without the
     /// tenant's `$metadata`: a name the tenant does not know would fail the read.
     pub fn read_back_select(&self) -> Option<&str> {
-        self.read_back_select.as_deref()
+        self.read_back_select.get().map(String::as_str)
     }
 
-    fn read_back_fields(&self) -> Option<Vec<String>> {
-        if !self.has_metadata {
-            return None;
-        }
+    fn read_back_fields(&self, employee: &EntityTypeModel) -> Vec<String> {
         let active_fields: &[&str] = match self.config.deprovisioning {
             Deprovisioning::Lock => &["UserLockedIndicator"],
             Deprovisioning::EndValidity => &["UserValidityEndDate"],
@@ -300,8 +310,8 @@ impl Mapper {
                 _ => {}
             }
         }
-        fields.retain(|name| self.employee.property(name).is_some());
-        Some(fields.into_iter().collect())
+        fields.retain(|name| employee.property(name).is_some());
+        fields.into_iter().collect()
     }
 
     /// Fixes "today" (deprovisioning by end of validity); tests and dry runs use it.

@@ -927,7 +927,12 @@ fn read_back_select_names_what_the_reverse_rules_and_active_read() {
     assert!(select.contains("UserValidityEndDate"), "{select}");
     assert!(!select.contains("UserLockedIndicator"), "{select}");
 
-    // Without the tenant's $metadata every property is read.
+    // Without the tenant's $metadata every property is read, until it is learnt.
     let blind = Mapper::new(MappingConfig::default(), None).unwrap();
     assert_eq!(blind.read_back_select(), None);
+    blind.learn_tenant(sim_metadata());
+    assert_eq!(
+        blind.read_back_select(),
+        default_mapper().read_back_select()
+    );
 }

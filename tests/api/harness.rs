@@ -126,6 +126,8 @@ impl TestApp {
         adjust(&mut config);
         let store = db.store().await;
         let app = Application::build(config, store.clone()).await.unwrap();
+        // As `serve` does: the rules are checked against the tenant and its $metadata learnt.
+        app.check_rules_against_tenant().await.unwrap();
         let addr = app.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {

@@ -239,9 +239,9 @@ async fn lifecycle(backend: Backend, injected: Injected) {
     assert_eq!(held["UserLockedIndicator"], true);
     assert_eq!(sim.employees().len(), employees_before + 1, "no duplicate");
     if injected == Injected::OAuthRevoked {
-        // The first token (fetched in the first step, after its revocation found none to
-        // revoke), then one after each of the three revocations that hit a live token.
-        assert_eq!(sim.counters().token_requests, 4);
+        // The first token (fetched at start-up, to read $metadata), then one after each of
+        // the four revocations, which all hit a live token.
+        assert_eq!(sim.counters().token_requests, 5);
     }
 }
 
