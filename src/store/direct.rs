@@ -167,7 +167,16 @@ fn run_group(connection: &Connection, group: impl Iterator<Item = Job>) {
             replies.push(job(Err(error.clone())).0);
             continue;
         }
-        let (reply, own_error) = job(Ok(connection));
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(Ok(connection))));
+        let Ok((reply, own_error)) = ran else {
+            // A bug, not a state of the file: this group is rolled back (the panicked job's
+            // caller sees its answer dropped) and the thread goes on serving the next ones.
+            let _ = connection.execute_batch("ROLLBACK");
+            stopped = Some(StoreError::Database(
+                "a store write failed unexpectedly".into(),
+            ));
+            continue;
+        };
         replies.push(reply);
         // SQLite rolls the whole transaction back on some errors (a full disk, an I/O error):
         // the writes before this one are gone, and the ones after must not run outside it.
@@ -325,6 +334,21 @@ mod tests {
         assert!(matches!(second, Err(StoreError::Conflict(_))));
         assert!(matches!(third, Ok(1)));
         assert_eq!(count(&direct), 3);
+    }
+
+    #[tokio::test]
+    async fn a_write_that_panics_fails_alone_and_the_writer_goes_on() {
+        let (_dir, direct) = store_file();
+        create_table(&direct).await;
+        let panicked = direct
+            .write(|_| -> Result<(), StoreError> { panic!("a bug in a write") })
+            .await;
+        assert!(
+            matches!(panicked, Err(StoreError::Unavailable(_))),
+            "{panicked:?}"
+        );
+        assert_eq!(insert(&direct, "after", 1).await.ok(), Some(1));
+        assert_eq!(count(&direct), 1);
     }
 
     #[tokio::test]
