@@ -28,9 +28,30 @@ pub fn handle() -> Option<PrometheusHandle> {
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
             describe();
+            drain_histograms_in_background(handle.clone());
             Some(handle)
         })
         .clone()
+}
+
+/// How often histogram observations are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The recorder queues every histogram observation until something folds the queue into the
+/// buckets: a scrape of /metrics, or this. Without it, a bridge nobody scrapes grew by about
+/// 100 bytes per SCIM request, without bound (measured: +57 MiB over 600,000 GETs).
+fn drain_histograms_in_background(handle: PrometheusHandle) {
+    let started = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(error) = started {
+        tracing::warn!(%error, "cannot start the metrics upkeep thread; histograms drain on scrape only");
+    }
 }
 
 fn describe() {
