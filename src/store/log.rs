@@ -154,10 +154,7 @@ async fn insert_group(pool: &AnyPool, group: &[Pending]) -> Result<(), StoreErro
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let sql = format!(
-        "INSERT INTO mapping_log (request_id, at, client, method, path, resource_type, \
-         resource_id, employee_id, object_id, status, outcome, duration_ms, detail) VALUES {rows}"
-    );
+    let sql = format!("{INSERT_INTO} {rows}");
     // Not kept in the connection's statement cache: one prepared statement per group size (up to
     // 128 rows of 13 parameters each) on each connection held tens of MiB after a few minutes.
     let mut statement = sqlx::query(&sql).persistent(false);
@@ -182,13 +179,18 @@ async fn insert_group(pool: &AnyPool, group: &[Pending]) -> Result<(), StoreErro
     Ok(())
 }
 
+/// The start of every append, on both paths: the 13 columns each record binds, in order.
+const INSERT_INTO: &str = "INSERT INTO mapping_log (request_id, at, client, method, path, \
+     resource_type, resource_id, employee_id, object_id, status, outcome, duration_ms, detail) \
+     VALUES";
+
+static INSERT_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!("{INSERT_INTO} (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
+});
+
 /// One record, on the direct SQLite path (inside its writer's transaction).
 fn insert_one(connection: &rusqlite::Connection, entry: &LogEntry) -> Result<(), StoreError> {
-    let mut statement = connection.prepare_cached(
-        "INSERT INTO mapping_log (request_id, at, client, method, path, resource_type, \
-         resource_id, employee_id, object_id, status, outcome, duration_ms, detail) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    )?;
+    let mut statement = connection.prepare_cached(&INSERT_ONE)?;
     statement.execute(rusqlite::params![
         entry.request_id,
         entry.at,
