@@ -73,43 +73,55 @@ pub struct ResourceRow {
 pub(super) const COLUMNS: &str = "id, resource_type, object_id, employee_id, external_id, user_name, version, \
                        scim_json, active, tombstone, created_at, updated_at";
 
-pub(super) fn from_row(row: &AnyRow) -> Result<ResourceRow, StoreError> {
-    let id: String = row.try_get("id")?;
-    let scim_json: String = row.try_get("scim_json")?;
-    Ok(ResourceRow {
-        id: Uuid::parse_str(&id).map_err(|error| StoreError::Corrupt(error.to_string()))?,
-        resource_type: ResourceType::parse(&row.try_get::<String, _>("resource_type")?)?,
-        object_id: row.try_get("object_id")?,
-        employee_id: row.try_get("employee_id")?,
-        external_id: row.try_get("external_id")?,
-        user_name: row.try_get("user_name")?,
-        version: row.try_get("version")?,
-        scim_json: serde_json::from_str(&scim_json)
-            .map_err(|error| StoreError::Corrupt(error.to_string()))?,
-        active: row.try_get::<i64, _>("active")? != 0,
-        tombstone: row.try_get::<i64, _>("tombstone")? != 0,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+/// A row of either driver read by column name, so that one function decodes a resource row
+/// whichever path (sqlx pool or direct SQLite) read it.
+pub(super) trait Columns {
+    fn text(&self, name: &str) -> Result<String, StoreError>;
+    fn optional_text(&self, name: &str) -> Result<Option<String>, StoreError>;
+    fn integer(&self, name: &str) -> Result<i64, StoreError>;
 }
 
-fn from_sqlite_row(row: &rusqlite::Row<'_>) -> Result<ResourceRow, StoreError> {
-    let id: String = row.get("id")?;
-    let scim_json: String = row.get("scim_json")?;
+impl Columns for AnyRow {
+    fn text(&self, name: &str) -> Result<String, StoreError> {
+        Ok(self.try_get(name)?)
+    }
+    fn optional_text(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.try_get(name)?)
+    }
+    fn integer(&self, name: &str) -> Result<i64, StoreError> {
+        Ok(self.try_get(name)?)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, name: &str) -> Result<String, StoreError> {
+        Ok(self.get(name)?)
+    }
+    fn optional_text(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.get(name)?)
+    }
+    fn integer(&self, name: &str) -> Result<i64, StoreError> {
+        Ok(self.get(name)?)
+    }
+}
+
+pub(super) fn from_row(row: &impl Columns) -> Result<ResourceRow, StoreError> {
+    let id = row.text("id")?;
+    let scim_json = row.text("scim_json")?;
     Ok(ResourceRow {
         id: Uuid::parse_str(&id).map_err(|error| StoreError::Corrupt(error.to_string()))?,
-        resource_type: ResourceType::parse(&row.get::<_, String>("resource_type")?)?,
-        object_id: row.get("object_id")?,
-        employee_id: row.get("employee_id")?,
-        external_id: row.get("external_id")?,
-        user_name: row.get("user_name")?,
-        version: row.get("version")?,
+        resource_type: ResourceType::parse(&row.text("resource_type")?)?,
+        object_id: row.optional_text("object_id")?,
+        employee_id: row.optional_text("employee_id")?,
+        external_id: row.optional_text("external_id")?,
+        user_name: row.text("user_name")?,
+        version: row.integer("version")?,
         scim_json: serde_json::from_str(&scim_json)
             .map_err(|error| StoreError::Corrupt(error.to_string()))?,
-        active: row.get::<_, i64>("active")? != 0,
-        tombstone: row.get::<_, i64>("tombstone")? != 0,
-        created_at: row.get("created_at")?,
-        updated_at: row.get("updated_at")?,
+        active: row.integer("active")? != 0,
+        tombstone: row.integer("tombstone")? != 0,
+        created_at: row.integer("created_at")?,
+        updated_at: row.integer("updated_at")?,
     })
 }
 
@@ -124,7 +136,7 @@ fn query_resources(
     let mut out = Vec::new();
     // Stepped to the end even for one row: a write commits (or fails) only there.
     while let Some(row) = rows.next()? {
-        out.push(from_sqlite_row(row)?);
+        out.push(from_row(row)?);
     }
     Ok(out)
 }
