@@ -930,7 +930,13 @@ impl UserService {
                 "response": response_body,
             }),
         };
-        if let Err(error) = self.store.append_log(entry).await {
+        // A read changed nothing: its record need not be stored before the answer goes out.
+        let appended = if ctx.method == "GET" {
+            self.store.append_read_log(entry).await
+        } else {
+            self.store.append_log(entry).await
+        };
+        if let Err(error) = appended {
             tracing::error!(%error, "cannot append to the mapping log");
         }
     }

@@ -127,6 +127,7 @@ impl Store {
     /// The mapping log, searched by the admin criteria (each one a bound parameter).
     pub async fn search_log(&self, query: &AdminLogQuery) -> Result<Vec<LogRecord>, StoreError> {
         let _timer = self.timer("search_log");
+        self.settle_log().await?;
         let mut conditions: Vec<String> = Vec::new();
         let mut params: Vec<Param> = Vec::new();
         for (column, value) in [
@@ -195,6 +196,7 @@ impl Store {
 
     /// Every record of one request id, oldest first (a /Bulk request writes several).
     pub async fn log_of_request(&self, request_id: &str) -> Result<Vec<LogRecord>, StoreError> {
+        self.settle_log().await?;
         let sql =
             format!("SELECT {LOG_COLUMNS} FROM mapping_log WHERE request_id = $1 ORDER BY id");
         let rows = sqlx::query(&sql)
@@ -207,6 +209,7 @@ impl Store {
     /// The records of the operator retries of `request_id` (ids `{request_id}.retry-…`), oldest
     /// first.
     pub async fn retries_of(&self, request_id: &str) -> Result<Vec<LogRecord>, StoreError> {
+        self.settle_log().await?;
         let mut pattern = String::new();
         for c in format!("{request_id}{RETRY_SEPARATOR}").chars() {
             if matches!(c, '%' | '_' | '\\') {
@@ -227,6 +230,7 @@ impl Store {
 
     /// One mapping-log record by its id.
     pub async fn log_record(&self, id: i64) -> Result<Option<LogRecord>, StoreError> {
+        self.settle_log().await?;
         let sql = format!("SELECT {LOG_COLUMNS} FROM mapping_log WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
@@ -237,6 +241,7 @@ impl Store {
 
     /// Counts of the records since `since` (ms), by outcome.
     pub async fn log_window(&self, since: i64) -> Result<LogWindow, StoreError> {
+        self.settle_log().await?;
         let row = sqlx::query(
             "SELECT COUNT(*) AS requests, \
              COALESCE(SUM(CASE WHEN outcome = 'failed' THEN 1 ELSE 0 END), 0) AS failed, \

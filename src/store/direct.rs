@@ -14,9 +14,10 @@
 //! Everything else (migrations, admin queries, groups, the outbox) stays on the sqlx pool, over
 //! the same file; SQLite's locking keeps the two apart.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, mpsc};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
@@ -28,6 +29,12 @@ const MAX_IDLE_READERS: usize = 16;
 
 /// Most writes one transaction commits.
 const MAX_GROUP: usize = 256;
+
+/// How long a group of only unawaited writes waits for more before it commits. Each commit writes
+/// every page it touched to the WAL again (the mapping log's table and its indexes), so records
+/// nobody waits for are better committed several at a time; a write somebody waits for ends the
+/// wait at once.
+const LINGER: Duration = Duration::from_millis(10);
 
 /// As the sqlx connections (see `Store::connect`).
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
@@ -42,17 +49,113 @@ type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// its statements and returns its reply and its own error, if it had one.
 type Job = Box<dyn FnOnce(Result<&Connection, StoreError>) -> (Reply, Option<StoreError>) + Send>;
 
+/// A job on its way to the writer, and whether a caller waits for its commit.
+struct Queued {
+    job: Job,
+    awaited: bool,
+}
+
+/// The writer's queue. Not a channel: a channel wakes its receiver on every send, and while the
+/// writer waits for company for unawaited writes (one per SCIM GET) each of those wake-ups was a
+/// thread switch per request. Here only a write somebody waits for, or the first one after the
+/// writer fell idle, wakes it.
+#[derive(Default)]
+struct WriteQueue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    jobs: VecDeque<Queued>,
+    /// How many of `jobs` a caller waits for.
+    awaited: usize,
+    /// The writer waits for any job at all (nothing is queued).
+    idle: bool,
+    closed: bool,
+}
+
+impl WriteQueue {
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        // Nothing panics while holding the lock; a poisoned one is still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push(&self, queued: Queued) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if state.closed {
+            return Err(StoreError::Unavailable(
+                "the SQLite writer has stopped".into(),
+            ));
+        }
+        let wake = queued.awaited || state.idle;
+        state.awaited += usize::from(queued.awaited);
+        state.jobs.push_back(queued);
+        drop(state);
+        if wake {
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
+    }
+
+    /// The writer's next group, into `group`: waits for a first job, then (when nobody waits for
+    /// any queued job) up to [`LINGER`] for more. `false` once closed and drained.
+    fn next_group(&self, group: &mut Vec<Job>) -> bool {
+        let mut state = self.lock();
+        while state.jobs.is_empty() {
+            if state.closed {
+                return false;
+            }
+            state.idle = true;
+            state = self.ready.wait(state).unwrap_or_else(PoisonError::into_inner);
+            state.idle = false;
+        }
+        let deadline = Instant::now() + LINGER;
+        while state.awaited == 0 && state.jobs.len() < MAX_GROUP && !state.closed {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            state = self
+                .ready
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        let take = state.jobs.len().min(MAX_GROUP);
+        let state = &mut *state;
+        for queued in state.jobs.drain(..take) {
+            state.awaited -= usize::from(queued.awaited);
+            group.push(queued.job);
+        }
+        true
+    }
+}
+
 pub(super) struct Direct {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
-    writes: mpsc::Sender<Job>,
+    writes: Arc<WriteQueue>,
+}
+
+impl Drop for Direct {
+    /// The writer commits what is queued, then its thread ends.
+    fn drop(&mut self) {
+        self.writes.close();
+    }
 }
 
 impl Direct {
     /// Opens the writer's connection and starts its thread; the thread ends when this is dropped.
     pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
         let writer = open_connection(path)?;
-        let (writes, jobs) = mpsc::channel::<Job>();
+        let writes = Arc::new(WriteQueue::default());
+        let jobs = writes.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || write_in_groups(&writer, &jobs))
@@ -102,8 +205,33 @@ impl Direct {
             (reply, own_error)
         });
         let stopped = || StoreError::Unavailable("the SQLite writer has stopped".into());
-        self.writes.send(job).map_err(|_| stopped())?;
+        self.writes.push(Queued { job, awaited: true })?;
         answered.await.map_err(|_| stopped())?
+    }
+
+    /// Queues `write` for the writer and returns at once: it commits with the next group, at most
+    /// [`LINGER`] from now while the writer keeps up. Its error, if any, goes to the service log.
+    /// A later [`Direct::write`] (or [`Direct::settle`]) returns only after it has committed too,
+    /// since the writer takes jobs in order.
+    pub(super) fn write_unawaited(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let job: Job = Box::new(move |connection| {
+            let own_error = connection.and_then(write).err();
+            let reply: Reply = Box::new(|committed| {
+                if let Err(error) = committed {
+                    tracing::error!(%error, "an unawaited store write was not committed");
+                }
+            });
+            (reply, own_error)
+        });
+        self.writes.push(Queued { job, awaited: false })
+    }
+
+    /// Returns once every write queued before this call has committed (or failed).
+    pub(super) async fn settle(&self) -> Result<(), StoreError> {
+        self.write(|_| Ok(())).await
     }
 }
 
@@ -141,16 +269,9 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// The writer thread: one transaction per group of whatever writes are waiting.
-fn write_in_groups(connection: &Connection, jobs: &mpsc::Receiver<Job>) {
+fn write_in_groups(connection: &Connection, jobs: &WriteQueue) {
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    while let Ok(first) = jobs.recv() {
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
+    while jobs.next_group(&mut group) {
         run_group(connection, group.drain(..));
     }
 }
@@ -320,6 +441,51 @@ mod tests {
         assert_eq!(count(&direct), 180);
     }
 
+    fn insert_unawaited(direct: &Direct, key: &str, value: i64) {
+        let key = key.to_owned();
+        direct
+            .write_unawaited(move |connection| {
+                connection
+                    .execute("INSERT INTO t (k, v) VALUES (?1, ?2)", (key, value))
+                    .map(|_| ())
+                    .map_err(StoreError::from)
+            })
+            .expect("queued");
+    }
+
+    #[tokio::test]
+    async fn unawaited_writes_are_stored_before_any_later_awaited_write_returns() {
+        let (_dir, direct) = store_file();
+        create_table(&direct).await;
+        for n in 0..50 {
+            insert_unawaited(&direct, &format!("u{n}"), n);
+        }
+        // One fails (a duplicate) and is only reported: the others of its group stay.
+        insert_unawaited(&direct, "u7", 99);
+        assert_eq!(insert(&direct, "awaited", 1).await.ok(), Some(1));
+        assert_eq!(count(&direct), 51);
+        insert_unawaited(&direct, "late", 2);
+        direct.settle().await.expect("settled");
+        assert_eq!(count(&direct), 52);
+    }
+
+    #[tokio::test]
+    async fn unawaited_writes_alone_are_committed_by_the_writer_on_its_own() {
+        let (_dir, direct) = store_file();
+        create_table(&direct).await;
+        insert_unawaited(&direct, "alone", 1);
+        // Nothing else is queued: the group's wait for company ends by itself. Bounded poll.
+        let mut seen = 0;
+        for _ in 0..500 {
+            seen = count(&direct);
+            if seen == 1 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(seen, 1);
+    }
+
     #[tokio::test]
     async fn a_failed_statement_leaves_the_rest_of_its_group_committed() {
         let (_dir, direct) = store_file();
@@ -362,7 +528,8 @@ mod tests {
         quick
             .busy_timeout(Duration::from_millis(50))
             .expect("timeout");
-        let (writes, jobs) = mpsc::channel::<Job>();
+        let writes = Arc::new(WriteQueue::default());
+        let jobs = writes.clone();
         std::thread::spawn(move || write_in_groups(&quick, &jobs));
         let impatient = Direct {
             path: dir.path().join("store.db"),

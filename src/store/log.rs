@@ -224,8 +224,30 @@ impl Store {
         }
     }
 
+    /// Appends the record of a read (a GET): a read changed nothing, so its record need not be
+    /// stored before the answer is sent. On the embedded file it is committed with the next group
+    /// of writes, within a few milliseconds, and this does not wait for it; a crash in between
+    /// loses that read's record and nothing else. Elsewhere it is as [`Store::append_log`].
+    pub async fn append_read_log(&self, entry: LogEntry) -> Result<(), StoreError> {
+        let _timer = self.timer("append_log");
+        match &self.direct {
+            Some(direct) => direct.write_unawaited(move |connection| insert_one(connection, &entry)),
+            None => self.log_writer.append(entry).await,
+        }
+    }
+
+    /// Returns once every record appended before this call is stored, so that a search sees the
+    /// reads' records too.
+    pub async fn settle_log(&self) -> Result<(), StoreError> {
+        match &self.direct {
+            Some(direct) => direct.settle().await,
+            None => Ok(()),
+        }
+    }
+
     pub async fn query_log(&self, query: &LogQuery) -> Result<Vec<LogRecord>, StoreError> {
         let _timer = self.timer("query_log");
+        self.settle_log().await?;
         // Every criterion is a bound parameter; only the fixed condition texts are joined.
         let mut conditions: Vec<String> = Vec::new();
         let mut texts: Vec<String> = Vec::new();

@@ -313,6 +313,10 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        // Reads' mapping-log records may still be on their way to the file.
+        if let Err(error) = self.settle_log().await {
+            tracing::error!(%error, "mapping-log records not stored at shutdown");
+        }
         if let Some(locks) = &self.lock_pool {
             locks.close().await;
         }
