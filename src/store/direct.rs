@@ -112,7 +112,10 @@ impl WriteQueue {
                 return false;
             }
             state.idle = true;
-            state = self.ready.wait(state).unwrap_or_else(PoisonError::into_inner);
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
             state.idle = false;
         }
         let deadline = Instant::now() + LINGER;
@@ -226,7 +229,10 @@ impl Direct {
             });
             (reply, own_error)
         });
-        self.writes.push(Queued { job, awaited: false })
+        self.writes.push(Queued {
+            job,
+            awaited: false,
+        })
     }
 
     /// Returns once every write queued before this call has committed (or failed).

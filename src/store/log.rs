@@ -231,7 +231,9 @@ impl Store {
     pub async fn append_read_log(&self, entry: LogEntry) -> Result<(), StoreError> {
         let _timer = self.timer("append_log");
         match &self.direct {
-            Some(direct) => direct.write_unawaited(move |connection| insert_one(connection, &entry)),
+            Some(direct) => {
+                direct.write_unawaited(move |connection| insert_one(connection, &entry))
+            }
             None => self.log_writer.append(entry).await,
         }
     }
