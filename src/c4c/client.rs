@@ -206,6 +206,11 @@ impl C4cClient {
             .connect_timeout(config.timeouts.connect())
             .timeout(config.timeouts.request())
             .cookie_provider(Arc::new(reqwest::cookie::Jar::default()))
+            // An OData service does not redirect; a tenant that does sends the technical user to
+            // a logon page (a wrong base URL or an SSO-only user). That is reported as such, not
+            // followed (a followed POST would become a GET; an HTML page is no OData answer).
+            // Not following also spares the URL re-parsing reqwest's redirect layer does per call.
+            .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(config.max_in_flight)
             .user_agent(concat!("c4c-scim-bridge/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &config.ca_cert_file {
@@ -477,7 +482,11 @@ impl C4cClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let err = error_from_response(status.as_u16(), csrf_required, retry_after, &body);
+        let err = if status.is_redirection() {
+            redirect_error(status.as_u16(), &headers)
+        } else {
+            error_from_response(status.as_u16(), csrf_required, retry_after, &body)
+        };
         inner
             .observer
             .on_call(req.kind, Some(status.as_u16()), elapsed, Some(err.kind()));
@@ -1480,6 +1489,20 @@ impl C4cClient {
     }
 }
 
+/// A redirect from the tenant, with where it pointed (without its query, which may carry a
+/// logon request).
+fn redirect_error(status: u16, headers: &reqwest::header::HeaderMap) -> C4cError {
+    let target = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .map(|location| location.split(['?', '#']).next().unwrap_or_default())
+        .unwrap_or("nowhere");
+    C4cError::UnexpectedResponse(format!(
+        "C4C answered {status}, a redirect to {target}, which is not followed: check the base \
+         URL, and that the technical user may call the API without a logon page"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     //! HTTP behaviour the simulator cannot produce, against a small local axum server.
@@ -1548,6 +1571,42 @@ mod tests {
         let err = c.query_employees(&EmployeeQuery::new()).await.unwrap_err();
         assert_eq!(err.kind(), super::super::error::ErrorKind::Unauthorized);
         assert_eq!(issued.load(Ordering::SeqCst), 7);
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_reported_not_followed() {
+        let followed = Arc::new(AtomicUsize::new(0));
+        let counter = followed.clone();
+        let app = Router::new()
+            .route(
+                "/svc/EmployeeCollection",
+                get(|| async {
+                    (
+                        AxStatus::FOUND,
+                        [("location", "/logon?SAMLRequest=secret-ish")],
+                        "",
+                    )
+                }),
+            )
+            .route(
+                "/logon",
+                get(move || {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    async { "<html>logon</html>" }
+                }),
+            );
+        let base = serve(app).await;
+        let c = client(&base, "mode = \"basic\"\nuser = \"u\"\npassword = \"p\"");
+        let err = c.query_employees(&EmployeeQuery::new()).await.unwrap_err();
+        let C4cError::UnexpectedResponse(message) = &err else {
+            panic!("{err:?}");
+        };
+        assert!(
+            message.contains("302") && message.contains("/logon"),
+            "{message}"
+        );
+        assert!(!message.contains("SAMLRequest"), "{message}");
+        assert_eq!(followed.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
