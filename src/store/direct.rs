@@ -36,6 +36,11 @@ const MAX_GROUP: usize = 256;
 /// wait at once.
 const LINGER: Duration = Duration::from_millis(10);
 
+/// Most jobs queued before an unawaited write waits like any other: a writer that cannot keep up
+/// (a slow disk, another process holding the file's write lock) then slows the reads down
+/// instead of growing the queue without bound.
+const MAX_BACKLOG: usize = 4096;
+
 /// As the sqlx connections (see `Store::connect`).
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
                        PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000;";
@@ -212,11 +217,24 @@ impl Direct {
         answered.await.map_err(|_| stopped())?
     }
 
+    /// Queues `write` and returns without waiting for its commit, unless [`MAX_BACKLOG`] jobs are
+    /// already queued: then it waits like [`Direct::write`].
+    pub(super) async fn write_soon(
+        &self,
+        write: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        if self.writes.lock().jobs.len() < MAX_BACKLOG {
+            self.write_unawaited(write)
+        } else {
+            self.write(write).await
+        }
+    }
+
     /// Queues `write` for the writer and returns at once: it commits with the next group, at most
     /// [`LINGER`] from now while the writer keeps up. Its error, if any, goes to the service log.
     /// A later [`Direct::write`] (or [`Direct::settle`]) returns only after it has committed too,
     /// since the writer takes jobs in order.
-    pub(super) fn write_unawaited(
+    fn write_unawaited(
         &self,
         write: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
     ) -> Result<(), StoreError> {
@@ -473,6 +491,70 @@ mod tests {
         insert_unawaited(&direct, "late", 2);
         direct.settle().await.expect("settled");
         assert_eq!(count(&direct), 52);
+    }
+
+    #[tokio::test]
+    async fn beyond_the_backlog_an_unawaited_write_waits_for_its_commit() {
+        let (_dir, direct) = store_file();
+        let direct = Arc::new(direct);
+        create_table(&direct).await;
+        // Hold the writer inside a job until released.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let entered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let blocker = {
+            let direct = direct.clone();
+            let entered = entered.clone();
+            tokio::spawn(async move {
+                direct
+                    .write(move |_| {
+                        entered.store(true, std::sync::atomic::Ordering::SeqCst);
+                        held.recv()
+                            .map_err(|_| StoreError::Database("released".into()))
+                    })
+                    .await
+            })
+        };
+        // Bounded wait until the writer runs the blocking job.
+        for _ in 0..5000 {
+            if entered.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            tokio::task::yield_now().await;
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(entered.load(std::sync::atomic::Ordering::SeqCst));
+        // Below the backlog: returns at once although the writer is held.
+        for _ in 0..MAX_BACKLOG {
+            direct.write_soon(|_| Ok(())).await.expect("queued");
+        }
+        assert_eq!(direct.writes.lock().jobs.len(), MAX_BACKLOG);
+        // At the backlog: waits for its commit, so the row is there when it returns.
+        let waiting = {
+            let direct = direct.clone();
+            tokio::spawn(async move {
+                direct
+                    .write_soon(|connection| {
+                        connection
+                            .execute("INSERT INTO t (k, v) VALUES ('late', 1)", [])
+                            .map(|_| ())
+                            .map_err(StoreError::from)
+                    })
+                    .await
+                    .expect("written");
+                count(&direct)
+            })
+        };
+        // Bounded wait until it is queued behind the backlog, then let the writer go.
+        for _ in 0..1000 {
+            if direct.writes.lock().jobs.len() > MAX_BACKLOG {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(direct.writes.lock().jobs.len(), MAX_BACKLOG + 1);
+        release.send(()).expect("release");
+        blocker.await.expect("task").expect("blocking job");
+        assert_eq!(waiting.await.expect("task"), 1);
     }
 
     #[tokio::test]

@@ -226,13 +226,16 @@ impl Store {
 
     /// Appends the record of a read (a GET): a read changed nothing, so its record need not be
     /// stored before the answer is sent. On the embedded file it is committed with the next group
-    /// of writes, within a few milliseconds, and this does not wait for it; a crash in between
-    /// loses that read's record and nothing else. Elsewhere it is as [`Store::append_log`].
+    /// of writes, within a few milliseconds, and this does not wait for it (unless the writer is
+    /// thousands of jobs behind); a crash in between loses that read's record and nothing else.
+    /// Elsewhere it is as [`Store::append_log`].
     pub async fn append_read_log(&self, entry: LogEntry) -> Result<(), StoreError> {
         let _timer = self.timer("append_log");
         match &self.direct {
             Some(direct) => {
-                direct.write_unawaited(move |connection| insert_one(connection, &entry))
+                direct
+                    .write_soon(move |connection| insert_one(connection, &entry))
+                    .await
             }
             None => self.log_writer.append(entry).await,
         }
