@@ -10,6 +10,8 @@
 //! - writes go to one writer thread, which commits everything that arrived while it was busy in
 //!   one transaction (group commit). Each caller still gets its own statement's result, and only
 //!   after that transaction's commit, so a row is stored before the response that describes it.
+//!   The one exception is a read's mapping-log record ([`Direct::write_soon`]): nobody waits for
+//!   it, and it is committed with the next group.
 //!
 //! Everything else (migrations, admin queries, groups, the outbox) stays on the sqlx pool, over
 //! the same file; SQLite's locking keeps the two apart.
