@@ -212,16 +212,7 @@ fn insert_one(connection: &rusqlite::Connection, entry: &LogEntry) -> Result<(),
 impl Store {
     /// Appends one record; it is stored when this returns (see [`LogWriter`]).
     pub async fn append_log(&self, entry: LogEntry) -> Result<(), StoreError> {
-        let _timer = self.timer("append_log");
-        match &self.direct {
-            // The direct path's writer groups commits itself.
-            Some(direct) => {
-                direct
-                    .write(move |connection| insert_one(connection, &entry))
-                    .await
-            }
-            None => self.log_writer.append(entry).await,
-        }
+        self.append(entry, true).await
     }
 
     /// Appends the record of a read (a GET): a read changed nothing, so its record need not be
@@ -230,14 +221,20 @@ impl Store {
     /// thousands of jobs behind); a crash in between loses that read's record and nothing else.
     /// Elsewhere it is as [`Store::append_log`].
     pub async fn append_read_log(&self, entry: LogEntry) -> Result<(), StoreError> {
+        self.append(entry, false).await
+    }
+
+    async fn append(&self, entry: LogEntry, stored_before_return: bool) -> Result<(), StoreError> {
         let _timer = self.timer("append_log");
-        match &self.direct {
-            Some(direct) => {
-                direct
-                    .write_soon(move |connection| insert_one(connection, &entry))
-                    .await
-            }
-            None => self.log_writer.append(entry).await,
+        let Some(direct) = &self.direct else {
+            return self.log_writer.append(entry).await;
+        };
+        // The direct path's writer groups commits itself.
+        let write = move |connection: &rusqlite::Connection| insert_one(connection, &entry);
+        if stored_before_return {
+            direct.write(write).await
+        } else {
+            direct.write_soon(write).await
         }
     }
 
