@@ -7,11 +7,15 @@
 //!
 //! - reads run on the calling thread, on a connection taken from a small pool. In WAL mode a read
 //!   never waits for the writer, and a keyed read is cheaper than the hop to a thread would be;
-//! - writes go to one writer thread, which commits everything that arrived while it was busy in
-//!   one transaction (group commit). Each caller still gets its own statement's result, and only
-//!   after that transaction's commit, so a row is stored before the response that describes it.
-//!   The one exception is a read's mapping-log record ([`Direct::write_soon`]): nobody waits for
-//!   it, and it is committed with the next group.
+//! - writes share one connection and are committed in groups: whoever commits takes everything
+//!   queued so far into one transaction (group commit). Each caller still gets its own statement's
+//!   result, and only after that transaction's commit, so a row is stored before the response that
+//!   describes it. A write whose caller waits commits on the caller's own thread when nobody else
+//!   is committing and the file's write lock is free at once (no hand-off to another thread and
+//!   back: two thread wake-ups per write, most of a write's latency on an idle machine); otherwise
+//!   it queues for the writer thread, which also commits the writes nobody waits for. The one
+//!   such write is a read's mapping-log record ([`Direct::write_soon`]): it is committed with the
+//!   next group.
 //!
 //! Everything else (migrations, admin queries, groups, the outbox) stays on the sqlx pool, over
 //! the same file; SQLite's locking keeps the two apart.
@@ -37,6 +41,10 @@ const MAX_GROUP: usize = 256;
 /// nobody waits for are better committed several at a time; a write somebody waits for ends the
 /// wait at once.
 const LINGER: Duration = Duration::from_millis(10);
+
+/// Most groups a caller commits on its own thread (its own, then writes that queued meanwhile)
+/// before it leaves the rest to the writer thread: its own answer waits for them.
+const MAX_INLINE_GROUPS: usize = 2;
 
 /// Most jobs queued before an unawaited write waits like any other: a writer that cannot keep up
 /// (a slow disk, another process holding the file's write lock) then slows the reads down
@@ -77,8 +85,13 @@ struct QueueState {
     jobs: VecDeque<Queued>,
     /// How many of `jobs` a caller waits for.
     awaited: usize,
-    /// The writer waits for any job at all (nothing is queued).
+    /// The writer thread waits on `ready` for a job, or for the one committing to finish.
     idle: bool,
+    /// The writer thread waits on `ready` for company for unawaited writes (see [`LINGER`]).
+    lingering: bool,
+    /// Somebody (the writer thread or a caller on its own thread) holds the connection: only it
+    /// takes jobs from the queue.
+    committing: bool,
     closed: bool,
 }
 
@@ -88,21 +101,62 @@ impl WriteQueue {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn push(&self, queued: Queued) -> Result<(), StoreError> {
+    /// Queues `queued`. `Ok(true)`: it is awaited and nobody commits, so the caller now holds the
+    /// connection and must commit (see [`Direct::commit_here`]). A write nobody waits for wakes
+    /// the writer thread only if it was idle; one somebody waits for never does (whoever commits
+    /// now takes it with the next group).
+    fn push(&self, queued: Queued) -> Result<bool, StoreError> {
         let mut state = self.lock();
         if state.closed {
             return Err(StoreError::Unavailable(
                 "the SQLite writer has stopped".into(),
             ));
         }
-        let wake = queued.awaited || state.idle;
-        state.awaited += usize::from(queued.awaited);
+        let awaited = queued.awaited;
+        state.awaited += usize::from(awaited);
         state.jobs.push_back(queued);
+        if awaited && !state.committing {
+            state.committing = true;
+            return Ok(true);
+        }
+        let wake = !awaited && state.idle && !state.committing;
         drop(state);
         if wake {
             self.ready.notify_one();
         }
-        Ok(())
+        Ok(false)
+    }
+
+    /// Up to [`MAX_GROUP`] queued jobs, for the holder of the connection.
+    fn take_group(&self, group: &mut Vec<Job>) {
+        let mut state = self.lock();
+        Self::drain_into(&mut state, group);
+    }
+
+    fn drain_into(state: &mut QueueState, group: &mut Vec<Job>) {
+        let take = state.jobs.len().min(MAX_GROUP);
+        for queued in state.jobs.drain(..take) {
+            state.awaited -= usize::from(queued.awaited);
+            group.push(queued.job);
+        }
+    }
+
+    /// Whether a caller waits for a queued job.
+    fn awaited_queued(&self) -> bool {
+        self.lock().awaited > 0
+    }
+
+    /// The holder of the connection lets go of it; the writer thread takes over what is queued.
+    fn release(&self) {
+        let mut state = self.lock();
+        state.committing = false;
+        let wake = (state.idle && !state.jobs.is_empty())
+            || (state.lingering && state.awaited > 0)
+            || state.closed;
+        drop(state);
+        if wake {
+            self.ready.notify_one();
+        }
     }
 
     fn close(&self) {
@@ -110,40 +164,49 @@ impl WriteQueue {
         self.ready.notify_one();
     }
 
-    /// The writer's next group, into `group`: waits for a first job, then (when nobody waits for
-    /// any queued job) up to [`LINGER`] for more. `false` once closed and drained.
+    /// The writer thread's next group, into `group`: waits for a first job and for nobody else
+    /// to be committing, then (when nobody waits for any queued job) up to [`LINGER`] for more.
+    /// On `true` the writer thread holds the connection until it calls [`WriteQueue::release`].
+    /// `false` once closed and drained.
     fn next_group(&self, group: &mut Vec<Job>) -> bool {
         let mut state = self.lock();
-        while state.jobs.is_empty() {
-            if state.closed {
-                return false;
+        let mut lingering_since: Option<Instant> = None;
+        loop {
+            if state.jobs.is_empty() || state.committing {
+                if state.closed && state.jobs.is_empty() && !state.committing {
+                    return false;
+                }
+                lingering_since = None;
+                state.idle = true;
+                state = self
+                    .ready
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                state.idle = false;
+                continue;
             }
-            state.idle = true;
-            state = self
-                .ready
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-            state.idle = false;
-        }
-        let deadline = Instant::now() + LINGER;
-        while state.awaited == 0 && state.jobs.len() < MAX_GROUP && !state.closed {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
+            let since = *lingering_since.get_or_insert_with(Instant::now);
+            let left = LINGER.saturating_sub(since.elapsed());
+            if state.awaited == 0
+                && state.jobs.len() < MAX_GROUP
+                && !state.closed
+                && !left.is_zero()
+            {
+                // Meanwhile a write somebody waits for may be committed by its caller, which
+                // then takes these along.
+                state.lingering = true;
+                state = self
+                    .ready
+                    .wait_timeout(state, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+                state.lingering = false;
+                continue;
             }
-            state = self
-                .ready
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            state.committing = true;
+            Self::drain_into(&mut state, group);
+            return true;
         }
-        let take = state.jobs.len().min(MAX_GROUP);
-        let state = &mut *state;
-        for queued in state.jobs.drain(..take) {
-            state.awaited -= usize::from(queued.awaited);
-            group.push(queued.job);
-        }
-        true
     }
 }
 
@@ -151,6 +214,11 @@ pub(super) struct Direct {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     writes: Arc<WriteQueue>,
+    /// The one connection that writes. Used only by whoever the queue says is committing, so
+    /// its lock is never contended.
+    writer: Arc<Mutex<Connection>>,
+    /// How long the writer's statements wait for the file's write lock.
+    busy_timeout: Duration,
 }
 
 impl Drop for Direct {
@@ -163,12 +231,21 @@ impl Drop for Direct {
 impl Direct {
     /// Opens the writer's connection and starts its thread; the thread ends when this is dropped.
     pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
-        let writer = open_connection(path)?;
+        Self::with_writer(path, open_connection(path)?, BUSY_TIMEOUT)
+    }
+
+    /// `writer` waits `busy_timeout` for the file's write lock (set on it by the caller).
+    fn with_writer(
+        path: &Path,
+        writer: Connection,
+        busy_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let writer = Arc::new(Mutex::new(writer));
         let writes = Arc::new(WriteQueue::default());
-        let jobs = writes.clone();
+        let (jobs, connection) = (writes.clone(), writer.clone());
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || write_in_groups(&writer, &jobs))
+            .spawn(move || write_in_groups(&connection, &jobs))
             .map_err(|error| {
                 StoreError::Unavailable(format!("cannot start the writer: {error}"))
             })?;
@@ -176,6 +253,8 @@ impl Direct {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
             writes,
+            writer,
+            busy_timeout,
         })
     }
 
@@ -215,8 +294,31 @@ impl Direct {
             (reply, own_error)
         });
         let stopped = || StoreError::Unavailable("the SQLite writer has stopped".into());
-        self.writes.push(Queued { job, awaited: true })?;
+        if self.writes.push(Queued { job, awaited: true })? {
+            self.commit_here();
+        }
         answered.await.map_err(|_| stopped())?
+    }
+
+    /// The caller holds the connection (see [`WriteQueue::push`]): it commits its own group here
+    /// (and, up to [`MAX_INLINE_GROUPS`] in all, the awaited writes queued meanwhile), unless the
+    /// file's write lock is taken (another process, the sqlx pool): a thread serving requests
+    /// must not wait for it, so the writer thread, which may, takes over.
+    fn commit_here(&self) {
+        let connection = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut group = Vec::with_capacity(MAX_GROUP);
+        for _ in 0..MAX_INLINE_GROUPS {
+            if !begin_without_waiting(&connection, self.busy_timeout) {
+                break;
+            }
+            self.writes.take_group(&mut group);
+            run_group(&connection, Ok(()), group.drain(..));
+            if !self.writes.awaited_queued() {
+                break;
+            }
+        }
+        drop(connection);
+        self.writes.release();
     }
 
     /// Queues `write` and returns without waiting for its commit, unless [`MAX_BACKLOG`] jobs are
@@ -249,10 +351,12 @@ impl Direct {
             });
             (reply, own_error)
         });
-        self.writes.push(Queued {
-            job,
-            awaited: false,
-        })
+        self.writes
+            .push(Queued {
+                job,
+                awaited: false,
+            })
+            .map(|_| ())
     }
 
     /// Returns once every write queued before this call has committed (or failed).
@@ -294,20 +398,44 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     Ok(connection)
 }
 
+/// `BEGIN IMMEDIATE` if the file's write lock is free now; `false` (and no transaction) if not.
+fn begin_without_waiting(connection: &Connection, busy_timeout: Duration) -> bool {
+    if connection.busy_timeout(Duration::ZERO).is_err() {
+        return false;
+    }
+    let began = connection.execute_batch("BEGIN IMMEDIATE").is_ok();
+    // The transaction's own statements, and the writer thread's, wait as before.
+    if connection.busy_timeout(busy_timeout).is_err() && began {
+        let _ = connection.execute_batch("ROLLBACK");
+        return false;
+    }
+    began
+}
+
 /// The writer thread: one transaction per group of whatever writes are waiting.
-fn write_in_groups(connection: &Connection, jobs: &WriteQueue) {
+fn write_in_groups(connection: &Mutex<Connection>, jobs: &WriteQueue) {
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     while jobs.next_group(&mut group) {
-        run_group(connection, group.drain(..));
+        {
+            let connection = connection.lock().unwrap_or_else(PoisonError::into_inner);
+            let began = connection
+                .execute_batch("BEGIN IMMEDIATE")
+                .map_err(StoreError::from);
+            run_group(&connection, began, group.drain(..));
+        }
+        jobs.release();
     }
 }
 
-fn run_group(connection: &Connection, group: impl Iterator<Item = Job>) {
+/// Runs `group` in the transaction `began` opened (or answers each job with why there is none),
+/// then commits it.
+fn run_group(
+    connection: &Connection,
+    began: Result<(), StoreError>,
+    group: impl Iterator<Item = Job>,
+) {
     let mut replies: Vec<Reply> = Vec::new();
-    let mut stopped: Option<StoreError> = connection
-        .execute_batch("BEGIN IMMEDIATE")
-        .err()
-        .map(StoreError::from);
+    let mut stopped: Option<StoreError> = began.err();
     for job in group {
         if let Some(error) = &stopped {
             // No transaction: the job answers with why, and writes nothing.
@@ -500,22 +628,20 @@ mod tests {
         let (_dir, direct) = store_file();
         let direct = Arc::new(direct);
         create_table(&direct).await;
-        // Hold the writer inside a job until released.
+        // Hold the writer thread inside a job (one nobody waits for: the writer thread runs it)
+        // until released.
         let (release, held) = std::sync::mpsc::channel::<()>();
         let entered = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let blocker = {
-            let direct = direct.clone();
+        {
             let entered = entered.clone();
-            tokio::spawn(async move {
-                direct
-                    .write(move |_| {
-                        entered.store(true, std::sync::atomic::Ordering::SeqCst);
-                        held.recv()
-                            .map_err(|_| StoreError::Database("released".into()))
-                    })
-                    .await
-            })
-        };
+            direct
+                .write_unawaited(move |_| {
+                    entered.store(true, std::sync::atomic::Ordering::SeqCst);
+                    held.recv()
+                        .map_err(|_| StoreError::Database("released".into()))
+                })
+                .expect("queued");
+        }
         // Bounded wait until the writer runs the blocking job.
         for _ in 0..5000 {
             if entered.load(std::sync::atomic::Ordering::SeqCst) {
@@ -555,7 +681,6 @@ mod tests {
         }
         assert_eq!(direct.writes.lock().jobs.len(), MAX_BACKLOG + 1);
         release.send(()).expect("release");
-        blocker.await.expect("task").expect("blocking job");
         assert_eq!(waiting.await.expect("task"), 1);
     }
 
@@ -574,6 +699,61 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(seen, 1);
+    }
+
+    /// The name of the thread a write ran on.
+    async fn thread_of_write(direct: &Direct) -> Option<String> {
+        direct
+            .write(|_| Ok(std::thread::current().name().map(str::to_owned)))
+            .await
+            .expect("write")
+    }
+
+    #[tokio::test]
+    async fn an_awaited_write_commits_on_its_callers_thread_when_nobody_else_commits() {
+        let (_dir, direct) = store_file();
+        create_table(&direct).await;
+        let caller = std::thread::current().name().map(str::to_owned);
+        assert_ne!(caller.as_deref(), Some("sqlite-writer"));
+        assert_eq!(thread_of_write(&direct).await, caller);
+        // And it is stored when the call returns.
+        assert_eq!(insert(&direct, "a", 1).await.ok(), Some(1));
+        assert_eq!(count(&direct), 1);
+    }
+
+    #[tokio::test]
+    async fn an_awaited_write_waits_on_the_writer_thread_while_another_connection_writes() {
+        let (dir, direct) = store_file();
+        let direct = Arc::new(direct);
+        create_table(&direct).await;
+        let blocker = Connection::open(dir.path().join("store.db")).expect("open");
+        blocker.execute_batch("BEGIN IMMEDIATE").expect("lock");
+        let write = {
+            let direct = direct.clone();
+            tokio::spawn(async move {
+                let thread = thread_of_write(&direct).await;
+                (thread, insert(&direct, "after", 1).await)
+            })
+        };
+        // Bounded wait until the writer thread holds the job (the queue is empty again).
+        let mut handed_over = false;
+        for _ in 0..1000 {
+            tokio::task::yield_now().await;
+            let state = direct.writes.lock();
+            if state.jobs.is_empty() && state.committing {
+                handed_over = true;
+                break;
+            }
+            drop(state);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(handed_over, "the write was not handed to the writer thread");
+        // The caller's thread was not held: this test runs on it.
+        blocker.execute_batch("ROLLBACK").expect("unlock");
+        let (thread, inserted) = write.await.expect("task");
+        assert_eq!(thread.as_deref(), Some("sqlite-writer"));
+        assert_eq!(inserted.ok(), Some(1));
+        assert_eq!(count(&direct), 1);
     }
 
     #[tokio::test]
@@ -618,14 +798,12 @@ mod tests {
         quick
             .busy_timeout(Duration::from_millis(50))
             .expect("timeout");
-        let writes = Arc::new(WriteQueue::default());
-        let jobs = writes.clone();
-        std::thread::spawn(move || write_in_groups(&quick, &jobs));
-        let impatient = Direct {
-            path: dir.path().join("store.db"),
-            readers: Mutex::new(Vec::new()),
-            writes,
-        };
+        let impatient = Direct::with_writer(
+            &dir.path().join("store.db"),
+            quick,
+            Duration::from_millis(50),
+        )
+        .expect("writer");
         let result = insert(&impatient, "x", 1).await;
         assert!(
             matches!(result, Err(StoreError::Unavailable(_))),
