@@ -13,9 +13,9 @@
 //!   describes it. A write whose caller waits commits on the caller's own thread when nobody else
 //!   is committing and the file's write lock is free at once (no hand-off to another thread and
 //!   back: two thread wake-ups per write, most of a write's latency on an idle machine); otherwise
-//!   it queues for the writer thread, which also commits the writes nobody waits for. The one
-//!   such write is a read's mapping-log record ([`Direct::write_soon`]): it is committed with the
-//!   next group.
+//!   it waits in the queue for whoever commits next: the caller committing now, or the writer
+//!   thread, which also commits the writes nobody waits for. The one such write is a read's
+//!   mapping-log record ([`Direct::write_soon`]): it is committed with the next group.
 //!
 //! Everything else (migrations, admin queries, groups, the outbox) stays on the sqlx pool, over
 //! the same file; SQLite's locking keeps the two apart.
@@ -277,8 +277,9 @@ impl Direct {
         result
     }
 
-    /// Runs `write` on the writer thread, in the next group's transaction, and returns its result
-    /// once that transaction has committed (or the error that stopped it).
+    /// Runs `write` in the next group's transaction (on this thread when nobody else is
+    /// committing, see [`Direct::commit_here`]) and returns its result once that transaction has
+    /// committed (or the error that stopped it).
     pub(super) async fn write<T: Send + 'static>(
         &self,
         write: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
