@@ -104,6 +104,22 @@ impl Store {
     ) -> Result<Vec<OutboxItem>, StoreError> {
         let _timer = self.timer("claim_outbox");
         let now = now_millis();
+        // On SQLite the UPDATE below takes the file's one write lock even when nothing is due,
+        // as it is each time the worker looks (every second when idle): the request path's
+        // commits then wait for it. A read, which never waits for the writer, looks first.
+        if self.kind() == StoreKind::Sqlite {
+            let due: i64 = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE \
+                   (status = 'pending' AND next_attempt_at <= $1) \
+                   OR (status = 'running' AND locked_until < $1))",
+            )
+            .bind(now)
+            .fetch_one(self.pool())
+            .await?;
+            if due == 0 {
+                return Ok(Vec::new());
+            }
+        }
         let lock_clause = match self.kind() {
             StoreKind::Postgres => "FOR UPDATE SKIP LOCKED",
             StoreKind::Sqlite => "",

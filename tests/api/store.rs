@@ -380,6 +380,31 @@ on_both_backends!(
     }
 );
 
+#[tokio::test]
+async fn an_idle_outbox_is_polled_without_the_sqlite_write_lock() {
+    let Some(db) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let store = db.store().await;
+    // Another connection holds the file's write lock; a claim that needed it would wait the
+    // busy timeout (10 s) and fail with SQLITE_BUSY. Nothing is due, so the claim only reads.
+    let path = db.url.trim_start_matches("sqlite://").to_owned();
+    let blocker = rusqlite::Connection::open(&path).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let claimed = store.claim_outbox("idle", 10, 60_000).await.unwrap();
+    assert!(claimed.is_empty());
+    blocker.execute_batch("ROLLBACK").unwrap();
+    // Something due is claimed as before.
+    store
+        .enqueue_outbox("update", None, &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim_outbox("busy", 10, 60_000).await.unwrap().len(),
+        1
+    );
+}
+
 on_both_backends!(
     outbox_items_go_to_one_worker,
     |backend: Backend| async move {
