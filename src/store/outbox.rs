@@ -108,11 +108,10 @@ impl Store {
         // as it is each time the worker looks (every second when idle): the request path's
         // commits then wait for it. A read, which never waits for the writer, looks first.
         if self.kind() == StoreKind::Sqlite {
-            let due: i64 = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM outbox WHERE \
-                   (status = 'pending' AND next_attempt_at <= $1) \
-                   OR (status = 'running' AND locked_until < $1))",
-            )
+            let due: i64 = sqlx::query_scalar(&format!(
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE {})",
+                due_at("$1")
+            ))
             .bind(now)
             .fetch_one(self.pool())
             .await?;
@@ -127,10 +126,9 @@ impl Store {
         let sql = format!(
             "UPDATE outbox SET status = 'running', locked_by = $1, locked_until = $2, \
              attempts = attempts + 1, updated_at = $3 \
-             WHERE id IN (SELECT id FROM outbox WHERE \
-               (status = 'pending' AND next_attempt_at <= $3) \
-               OR (status = 'running' AND locked_until < $3) \
-             ORDER BY id LIMIT $4 {lock_clause}) RETURNING {COLUMNS}"
+             WHERE id IN (SELECT id FROM outbox WHERE {due} \
+             ORDER BY id LIMIT $4 {lock_clause}) RETURNING {COLUMNS}",
+            due = due_at("$3")
         );
         let rows = sqlx::query(&sql)
             .bind(worker.to_owned())
@@ -195,4 +193,13 @@ impl Store {
             .await?;
         row.as_ref().map(from_row).transpose()
     }
+}
+
+/// The outbox items due at the time bound to `now`: pending and due, or running with a lease
+/// that ran out (their worker died).
+fn due_at(now: &str) -> String {
+    format!(
+        "((status = 'pending' AND next_attempt_at <= {now}) \
+         OR (status = 'running' AND locked_until < {now}))"
+    )
 }
