@@ -229,7 +229,7 @@ impl Store {
         let Some(direct) = &self.direct else {
             return self.log_writer.append(entry).await;
         };
-        // The direct path's writer groups commits itself.
+        // The direct path groups commits itself (see `direct.rs`).
         let write = move |connection: &rusqlite::Connection| insert_one(connection, &entry);
         if stored_before_return {
             direct.write(write).await
