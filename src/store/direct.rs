@@ -51,10 +51,22 @@ const MAX_INLINE_GROUPS: usize = 2;
 /// instead of growing the queue without bound.
 const MAX_BACKLOG: usize = 4096;
 
-/// As the sqlx connections (see `Store::connect`).
+/// As the sqlx connections (see `Store::connect`), except that this connection never checkpoints:
+/// its commits may run on a thread that serves requests, and the background checkpointer
+/// (`log::checkpoint_in_background`) keeps the WAL short instead.
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
-                       PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 10000;";
+                       PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; \
+                       PRAGMA journal_size_limit = 67108864;";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// WAL frames (pages of about 4 KiB) past which the checkpointer restarts the WAL. A passive
+/// checkpoint copies pages back but cannot rewind the file while writes keep coming (the next
+/// writer rewinds it only if everything was copied when it began), so under sustained writes the
+/// WAL would grow without bound.
+const WAL_RESTART_FRAMES: i64 = 65_536;
 
 /// What a write sends back once its transaction has ended: given the commit's outcome, it answers
 /// its caller.
@@ -159,6 +171,10 @@ impl WriteQueue {
         }
     }
 
+    fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     fn close(&self) {
         self.lock().closed = true;
         self.ready.notify_one();
@@ -231,7 +247,27 @@ impl Drop for Direct {
 impl Direct {
     /// Opens the writer's connection and starts its thread; the thread ends when this is dropped.
     pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::with_writer(path, open_connection(path)?, BUSY_TIMEOUT)
+        let direct = Self::with_writer(path, open_connection(path)?, BUSY_TIMEOUT)?;
+        let checkpointer = open_connection(path)?;
+        // It restarts the WAL only between two writes and while no reader is inside it; a
+        // restart's wait is short, so it looks again every millisecond (SQLite's own busy handler
+        // backs off to 100 ms, holding writers back that long).
+        checkpointer.busy_handler(Some(retry_within_two_seconds))?;
+        let alive = Arc::downgrade(&direct.writes);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                while alive.upgrade().is_some_and(|queue| !queue.is_closed()) {
+                    std::thread::sleep(CHECKPOINT_EVERY);
+                    if let Err(error) = checkpoint(&checkpointer, WAL_RESTART_FRAMES) {
+                        tracing::debug!(%error, "background WAL checkpoint");
+                    }
+                }
+            })
+            .map_err(|error| {
+                StoreError::Unavailable(format!("cannot start the checkpointer: {error}"))
+            })?;
+        Ok(direct)
     }
 
     /// `writer` waits `busy_timeout` for the file's write lock (set on it by the caller).
@@ -397,6 +433,34 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     connection.busy_timeout(BUSY_TIMEOUT)?;
     connection.execute_batch(PRAGMAS)?;
     Ok(connection)
+}
+
+/// SQLite's commits checkpoint the WAL once it is long enough, and with `synchronous = NORMAL`
+/// that checkpoint is the only write that waits for the disk (three fsyncs): the request whose
+/// commit crosses the threshold would pay for it while every other write queues behind it. So the
+/// writer never checkpoints (`PRAGMAS`) and a thread does it beside the writers: passively, which
+/// holds nobody back, and, once the WAL holds `restart_at` frames, with a restart, which holds
+/// writers back while the frames written since the passive step are copied. Returns the frames
+/// the WAL held before.
+fn checkpoint(connection: &Connection, restart_at: i64) -> Result<i64, StoreError> {
+    // The answer is (busy, frames in the WAL, frames copied back).
+    let frames: i64 =
+        connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))?;
+    if frames >= restart_at {
+        let started = Instant::now();
+        connection.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))?;
+        crate::metrics::record_store("wal_restart", started.elapsed());
+    }
+    Ok(frames)
+}
+
+/// A busy handler: wait a millisecond, up to about two seconds in all.
+fn retry_within_two_seconds(tries: i32) -> bool {
+    if tries >= 2_000 {
+        return false;
+    }
+    std::thread::sleep(Duration::from_millis(1));
+    true
 }
 
 /// `BEGIN IMMEDIATE` if the file's write lock is free now; `false` (and no transaction) if not.
@@ -813,5 +877,68 @@ mod tests {
         blocker.execute_batch("ROLLBACK").expect("unlock");
         assert_eq!(count(&direct), 0);
         assert_eq!(insert(&impatient, "x", 1).await.ok(), Some(1));
+    }
+
+    /// Frames in the WAL as a passive checkpoint reports them (it also copies them back).
+    fn wal_frames(connection: &Connection) -> i64 {
+        connection
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+            .expect("wal_checkpoint")
+    }
+
+    fn append(connection: &Connection) {
+        connection
+            .execute("INSERT INTO t (v) VALUES (1)", [])
+            .expect("insert");
+    }
+
+    #[test]
+    fn the_writer_never_checkpoints_and_a_checkpoint_past_the_threshold_starts_the_wal_over() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.db");
+        let writer = open_connection(&path).expect("writer");
+        writer
+            .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
+            .expect("table");
+        // SQLite's default would have checkpointed (and so started the WAL over) at 1,000 frames.
+        for _ in 0..1_200 {
+            append(&writer);
+        }
+        let observer = open_connection(&path).expect("observer");
+
+        // Below the threshold: passive only. A write committed while it ran is not copied, so
+        // the next writer cannot start the WAL over: it keeps growing.
+        writer.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        append(&writer);
+        let frames = checkpoint(&observer, i64::MAX).expect("checkpoint");
+        assert!(frames >= 1_200, "the writer checkpointed: {frames} frames");
+        writer.execute_batch("COMMIT").expect("commit");
+        append(&writer);
+        let grown = wal_frames(&observer);
+        assert!(grown > frames, "{grown} frames after {frames}");
+
+        // Past the threshold: the restart waits for the write in flight, copies it and starts
+        // the WAL over, so the next write lands at its start.
+        append(&writer); // starts the WAL over (everything was copied), then one not copied
+        append(&writer);
+        writer.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        append(&writer);
+        let checkpointer = std::thread::spawn(move || {
+            observer
+                .busy_handler(Some(retry_within_two_seconds))
+                .expect("busy handler");
+            checkpoint(&observer, 1).expect("checkpoint");
+            observer
+        });
+        // Gives the checkpointer time to reach the write lock; the outcome is the same if not.
+        std::thread::sleep(Duration::from_millis(100));
+        writer.execute_batch("COMMIT").expect("commit");
+        let observer = checkpointer.join().expect("checkpointer");
+        append(&writer);
+        let restarted = wal_frames(&observer);
+        assert!(
+            restarted <= 2,
+            "{restarted} frames: the WAL did not start over"
+        );
     }
 }

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Store, StoreError, StoreKind};
+use super::{Store, StoreError};
 
 /// A record to append. `detail` holds the request's trace (rules applied, OData calls, bodies,
 /// already masked by the caller) as JSON.
@@ -89,13 +89,9 @@ pub(super) struct LogWriter {
 }
 
 impl LogWriter {
-    /// Starts the writer task; it ends when the last `Store` clone is dropped. On SQLite it also
-    /// starts the WAL checkpointer (see [`checkpoint_in_background`]).
-    pub(super) fn start(pool: AnyPool, kind: StoreKind) -> Self {
+    /// Starts the writer task; it ends when the last `Store` clone is dropped.
+    pub(super) fn start(pool: AnyPool) -> Self {
         let (queue, mut pending) = mpsc::channel::<Pending>(MAX_GROUP * 8);
-        if kind == StoreKind::Sqlite {
-            tokio::spawn(checkpoint_in_background(pool.clone(), queue.downgrade()));
-        }
         tokio::spawn(async move {
             let mut group: Vec<Pending> = Vec::with_capacity(MAX_GROUP);
             while pending.recv_many(&mut group, MAX_GROUP).await > 0 {
@@ -117,31 +113,6 @@ impl LogWriter {
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
-    }
-}
-
-/// How often the WAL is copied back into the SQLite database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// SQLite checkpoints the WAL inside the commit that makes it long enough, and with
-/// `synchronous = NORMAL` that checkpoint is the only write that waits for the disk: the request
-/// whose commit crosses the threshold pays for it, and every writer queues behind it. Here a task
-/// does it instead, beside the writers (a passive checkpoint blocks none of them); connections keep a
-/// high automatic threshold only as a backstop. It stops once the store's last handle is gone.
-async fn checkpoint_in_background(pool: AnyPool, alive: mpsc::WeakSender<Pending>) {
-    let mut ticks = tokio::time::interval(CHECKPOINT_EVERY);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        if alive.upgrade().is_none() || pool.is_closed() {
-            return;
-        }
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            tracing::debug!(%error, "background WAL checkpoint");
-        }
     }
 }
 

@@ -231,12 +231,15 @@ impl Store {
                     if kind == StoreKind::Sqlite {
                         // WAL lets readers run beside the one writer; the busy timeout makes
                         // concurrent writers wait instead of failing with SQLITE_BUSY. The WAL is
-                        // checkpointed by a background task (log.rs); 10,000 pages is a backstop.
+                        // checkpointed by a thread beside the direct writer (direct.rs), which
+                        // restarts it past 65,536 frames; 131,072 is a backstop. The file is cut
+                        // back to 64 MiB when it restarts.
                         connection
                             .execute(
                                 "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
                                  PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA wal_autocheckpoint = 10000;",
+                                 PRAGMA wal_autocheckpoint = 131072; \
+                                 PRAGMA journal_size_limit = 67108864;",
                             )
                             .await?;
                     }
@@ -253,7 +256,7 @@ impl Store {
         };
         Ok(Self {
             direct,
-            log_writer: log::LogWriter::start(pool.clone(), kind),
+            log_writer: log::LogWriter::start(pool.clone()),
             token_cache: std::sync::Arc::default(),
             pool,
             lock_pool,
