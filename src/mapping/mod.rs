@@ -389,14 +389,10 @@ impl Mapper {
     }
 
     fn sensitive(&self, path: &str) -> bool {
-        let lower = path.to_ascii_lowercase();
-        self.config.sensitive.iter().any(|s| {
-            let s = s.to_ascii_lowercase();
-            lower == s
-                || lower.starts_with(&format!("{s}."))
-                || lower.starts_with(&format!("{s}["))
-                || lower.ends_with(&format!(":{s}"))
-        })
+        self.config
+            .sensitive
+            .iter()
+            .any(|attribute| is_or_under(path, attribute))
     }
 
     /// A SCIM body as the mapping log may keep it: `password` and the configured sensitive
@@ -1090,6 +1086,23 @@ fn equal_loose(a: &Value, b: &Value) -> bool {
         (Value::String(x), Value::String(y)) => x.eq_ignore_ascii_case(y),
         _ => a == b,
     }
+}
+
+/// Whether `path` names `attribute` or lies inside it (`attribute.x`, `attribute[…]`,
+/// `urn:…:attribute`), ASCII case-insensitively. Runs for every attribute of every logged body:
+/// it allocates nothing.
+fn is_or_under(path: &str, attribute: &str) -> bool {
+    let (path, attribute) = (path.as_bytes(), attribute.as_bytes());
+    let n = attribute.len();
+    if path.len() < n {
+        return false;
+    }
+    let prefix = path[..n].eq_ignore_ascii_case(attribute)
+        && (path.len() == n || matches!(path[n], b'.' | b'['));
+    let suffix = path.len() > n
+        && path[path.len() - n..].eq_ignore_ascii_case(attribute)
+        && path[path.len() - n - 1] == b':';
+    prefix || suffix
 }
 
 #[cfg(test)]

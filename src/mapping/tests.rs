@@ -936,3 +936,27 @@ fn read_back_select_names_what_the_reverse_rules_and_active_read() {
         default_mapper().read_back_select()
     );
 }
+
+#[test]
+fn a_sensitive_attribute_covers_its_sub_attributes_and_extension_paths_in_any_case() {
+    use super::is_or_under;
+    for path in [
+        "phoneNumbers",
+        "PHONENUMBERS",
+        "phoneNumbers.value",
+        "phonenumbers[type eq \"work\"].value",
+        "urn:ietf:params:scim:schemas:extension:custom:2.0:User:phoneNumbers",
+    ] {
+        assert!(is_or_under(path, "phoneNumbers"), "{path}");
+    }
+    for path in [
+        "phone",
+        "phoneNumbersX",
+        "xphoneNumbers",
+        "emails.phoneNumbers",
+        "urn:x:phoneNumbersX",
+        "",
+    ] {
+        assert!(!is_or_under(path, "phoneNumbers"), "{path}");
+    }
+}
