@@ -52,11 +52,13 @@ const MAX_INLINE_GROUPS: usize = 2;
 const MAX_BACKLOG: usize = 4096;
 
 /// As the sqlx connections (see `Store::connect`), except that this connection never checkpoints:
-/// its commits may run on a thread that serves requests, and the background checkpointer
-/// (`log::checkpoint_in_background`) keeps the WAL short instead.
+/// its commits may run on a thread that serves requests, and the checkpoint thread (see
+/// [`checkpoint`]) keeps the WAL short instead. A WAL that has started over is cut back to
+/// 320 MiB, above the restart threshold, so that under sustained writes the file is reused in
+/// place instead of being truncated and grown again at each restart.
 const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
                        PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; \
-                       PRAGMA journal_size_limit = 67108864;";
+                       PRAGMA journal_size_limit = 335544320;";
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the checkpointer copies the WAL back into the database file.

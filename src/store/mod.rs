@@ -232,14 +232,14 @@ impl Store {
                         // WAL lets readers run beside the one writer; the busy timeout makes
                         // concurrent writers wait instead of failing with SQLITE_BUSY. The WAL is
                         // checkpointed by a thread beside the direct writer (direct.rs), which
-                        // restarts it past 65,536 frames; 131,072 is a backstop. The file is cut
-                        // back to 64 MiB when it restarts.
+                        // restarts it past 65,536 frames; 131,072 is a backstop. The size limit is
+                        // the direct writer's (see direct::PRAGMAS).
                         connection
                             .execute(
                                 "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
                                  PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
                                  PRAGMA wal_autocheckpoint = 131072; \
-                                 PRAGMA journal_size_limit = 67108864;",
+                                 PRAGMA journal_size_limit = 335544320;",
                             )
                             .await?;
                     }
