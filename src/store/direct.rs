@@ -247,7 +247,8 @@ impl Drop for Direct {
 }
 
 impl Direct {
-    /// Opens the writer's connection and starts its thread; the thread ends when this is dropped.
+    /// Opens the writer's connection and starts its thread and the checkpoint thread; both end
+    /// when this is dropped (the checkpoint thread at its next pass).
     pub(super) fn open(path: &Path) -> Result<Self, StoreError> {
         let direct = Self::with_writer(path, open_connection(path)?, BUSY_TIMEOUT)?;
         let checkpointer = open_connection(path)?;
@@ -256,8 +257,11 @@ impl Direct {
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
-                while alive.upgrade().is_some_and(|queue| !queue.is_closed()) {
+                loop {
                     std::thread::sleep(CHECKPOINT_EVERY);
+                    if alive.upgrade().is_none_or(|queue| queue.is_closed()) {
+                        return;
+                    }
                     if let Err(error) = checkpoint(&checkpointer, WAL_RESTART_FRAMES) {
                         tracing::debug!(%error, "background WAL checkpoint");
                     }
