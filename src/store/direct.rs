@@ -51,14 +51,28 @@ const MAX_INLINE_GROUPS: usize = 2;
 /// instead of growing the queue without bound.
 const MAX_BACKLOG: usize = 4096;
 
-/// As the sqlx connections (see `Store::connect`), except that this connection never checkpoints:
-/// its commits may run on a thread that serves requests, and the checkpoint thread (see
-/// [`checkpoint`]) keeps the WAL short instead. A WAL that has started over is cut back to
-/// 320 MiB, above the restart threshold, so that under sustained writes the file is reused in
-/// place instead of being truncated and grown again at each restart.
-const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
-                       PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; \
-                       PRAGMA journal_size_limit = 335544320;";
+/// Settings of every connection to the file, the sqlx pool's included: WAL, so that readers run
+/// beside the one writer; and a WAL that has started over is cut back to 320 MiB, above
+/// [`WAL_RESTART_FRAMES`], so that under sustained writes the file is reused in place instead of
+/// being truncated and grown again at each restart.
+const SHARED_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+                              PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 335544320;";
+
+/// The direct path's connections never checkpoint inside a commit: the writer's commits may run on a thread that
+/// serves requests, and the checkpoint thread (see [`checkpoint`]) keeps the WAL short instead.
+const DIRECT_PRAGMAS: &str = "PRAGMA wal_autocheckpoint = 0;";
+
+/// The sqlx pool's settings (see `Store::connect`): its writers wait for the write lock instead of
+/// failing with SQLITE_BUSY, and checkpoint inside a commit only as a backstop, at twice the
+/// checkpoint thread's restart threshold.
+pub(super) fn pool_pragmas() -> String {
+    format!(
+        "PRAGMA busy_timeout = {}; {SHARED_PRAGMAS} PRAGMA wal_autocheckpoint = {};",
+        BUSY_TIMEOUT.as_millis(),
+        2 * WAL_RESTART_FRAMES
+    )
+}
+
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How often the checkpointer copies the WAL back into the database file.
@@ -434,14 +448,15 @@ fn open_connection(path: &Path) -> Result<Connection, StoreError> {
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags)?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
-    connection.execute_batch(PRAGMAS)?;
+    connection.execute_batch(SHARED_PRAGMAS)?;
+    connection.execute_batch(DIRECT_PRAGMAS)?;
     Ok(connection)
 }
 
 /// SQLite's commits checkpoint the WAL once it is long enough, and with `synchronous = NORMAL`
 /// that checkpoint is the only write that waits for the disk (three fsyncs): the request whose
 /// commit crosses the threshold would pay for it while every other write queues behind it. So the
-/// writer never checkpoints (`PRAGMAS`) and a thread does it beside the writers: passively, which
+/// writer never checkpoints (`DIRECT_PRAGMAS`) and a thread does it beside the writers: passively, which
 /// holds nobody back, and, once the WAL holds `restart_at` frames, with a restart, which holds
 /// writers back while the frames written since the passive step are copied. Returns the frames
 /// the WAL held before.

@@ -229,19 +229,9 @@ impl Store {
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if kind == StoreKind::Sqlite {
-                        // WAL lets readers run beside the one writer; the busy timeout makes
-                        // concurrent writers wait instead of failing with SQLITE_BUSY. The WAL is
-                        // checkpointed by a thread beside the direct writer (direct.rs), which
-                        // restarts it past 65,536 frames; 131,072 is a backstop. The size limit is
-                        // the direct writer's (see direct::PRAGMAS).
-                        connection
-                            .execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; \
-                                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA wal_autocheckpoint = 131072; \
-                                 PRAGMA journal_size_limit = 335544320;",
-                            )
-                            .await?;
+                        // Shared with the direct path's connections (direct.rs), which write
+                        // the request path's rows and checkpoint the WAL.
+                        connection.execute(direct::pool_pragmas().as_str()).await?;
                     }
                     Ok(())
                 })
