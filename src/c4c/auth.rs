@@ -15,19 +15,19 @@ use super::saml;
 
 /// How each API request is authenticated.
 pub(crate) enum RequestAuth {
-    Basic {
-        user: String,
-        password: SecretString,
-    },
+    /// The `Authorization` header, encoded once and marked sensitive.
+    Basic(http::HeaderValue),
     /// The client certificate is presented by the TLS layer; no header.
     Certificate,
     Bearer(TokenSource),
 }
 
 impl RequestAuth {
-    pub fn from_resolved(auth: ResolvedAuth) -> Self {
-        match auth {
-            ResolvedAuth::Basic { user, password } => Self::Basic { user, password },
+    pub fn from_resolved(auth: ResolvedAuth) -> Result<Self, C4cError> {
+        Ok(match auth {
+            ResolvedAuth::Basic { user, password } => {
+                Self::Basic(basic_authorization(&user, &password)?)
+            }
             ResolvedAuth::X509 { .. } => Self::Certificate,
             ResolvedAuth::ClientCredentials {
                 token_url,
@@ -41,8 +41,18 @@ impl RequestAuth {
                 scope,
             })),
             ResolvedAuth::SamlBearer(saml) => Self::Bearer(TokenSource::new(Grant::Saml(saml))),
-        }
+        })
     }
+}
+
+fn basic_authorization(user: &str, password: &SecretString) -> Result<http::HeaderValue, C4cError> {
+    use base64::Engine;
+    let credentials = format!("{user}:{}", password.expose_secret());
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    let mut value = http::HeaderValue::try_from(format!("Basic {encoded}"))
+        .map_err(|_| C4cError::config("auth.user", "not sendable in an HTTP header"))?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 pub(crate) enum Grant {

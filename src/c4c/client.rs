@@ -1,5 +1,5 @@
-//! The HTTP core: pooled reqwest client, auth, CSRF session, in-flight cap, retries,
-//! timeouts and metrics; plus the typed C4C operations built on it.
+//! The HTTP core: auth, CSRF session, in-flight cap, retries, timeouts and metrics over the
+//! pooled transport (src/c4c/transport.rs); plus the typed C4C operations built on it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use reqwest::header::{HeaderMap, HeaderValue};
-use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 use tokio::sync::{OnceCell, Semaphore};
@@ -26,6 +26,7 @@ use super::model::*;
 use super::observer::{C4cObserver, CallKind, NoopObserver};
 use super::odata::{self, ETag, Page, key_path};
 use super::retry::{RetryPolicy, parse_retry_after};
+use super::transport::{Exchange, Transport, TransportConfig};
 
 /// Characters escaped in query values: everything that could end or split the value
 /// (`&`, `#`, `+`, `=`), spaces and quotes-like delimiters; `'`, `(`, `)`, `,`, `*`, `$`
@@ -49,6 +50,8 @@ const QUERY_VALUE: &AsciiSet = &CONTROLS
     .add(b'{')
     .add(b'|')
     .add(b'}');
+
+const CSRF_HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
 
 /// GET parts per `$batch` when looking many keys up.
 const LOOKUP_PARTS_PER_BATCH: usize = 100;
@@ -126,6 +129,8 @@ impl CsrfState {
 }
 
 struct Inner {
+    transport: Transport,
+    /// Token endpoint calls only.
     http: reqwest::Client,
     root: Url,
     auth: RequestAuth,
@@ -178,6 +183,23 @@ pub(crate) fn transport_error(e: &reqwest::Error) -> C4cError {
     }
 }
 
+/// A request for the transport. The URL is ours (built under the service root or checked to be
+/// a next link of the tenant), so a failure here is a bug or a broken configuration.
+fn http_request(
+    method: Method,
+    url: &Url,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<http::Request<Bytes>, C4cError> {
+    let uri = http::Uri::try_from(url.as_str())
+        .map_err(|e| C4cError::InvalidInput(format!("URL not sendable ({e}): {url}")))?;
+    let mut request = http::Request::new(body);
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    Ok(request)
+}
+
 /// Appends `$name=value` pairs, values percent-encoded for OData.
 fn push_query(url: &mut String, pairs: &[(&str, String)]) {
     for (name, value) in pairs {
@@ -205,34 +227,36 @@ impl C4cClient {
             .use_rustls_tls()
             .connect_timeout(config.timeouts.connect())
             .timeout(config.timeouts.request())
-            .cookie_provider(Arc::new(reqwest::cookie::Jar::default()))
-            // An OData service does not redirect; a tenant that does sends the technical user to
-            // a logon page (a wrong base URL or an SSO-only user). That is reported as such, not
-            // followed (a followed POST would become a GET; an HTML page is no OData answer).
-            // Not following also spares the URL re-parsing reqwest's redirect layer does per call.
             .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(config.max_in_flight)
             .user_agent(concat!("c4c-scim-bridge/", env!("CARGO_PKG_VERSION")));
         if let Some(ca) = &config.ca_cert_file {
             for cert in super::tls::read_ca_certs(ca)? {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        if let ResolvedAuth::X509 { identity_pem } = &resolved {
-            let identity = reqwest::Identity::from_pem(identity_pem.expose_secret().as_bytes())
-                .map_err(|e| {
-                    C4cError::config("auth.cert_file", format!("unusable certificate/key: {e}"))
-                })?;
-            builder = builder.identity(identity);
-        }
         let http = builder
             .build()
             .map_err(|e| C4cError::config("auth", format!("cannot build HTTP client: {e}")))?;
+        let identity = match &resolved {
+            ResolvedAuth::X509 { identity_pem } => Some(identity_pem),
+            _ => None,
+        };
+        // An OData service does not redirect; a tenant that does sends the technical user to a
+        // logon page (a wrong base URL or an SSO-only user). The transport follows nothing: that
+        // is reported as such (a followed POST would become a GET; an HTML page is no OData answer).
+        let transport = Transport::new(TransportConfig {
+            tls: super::tls::client_config(config.ca_cert_file.as_deref(), identity)?,
+            connect_timeout: config.timeouts.connect(),
+            request_timeout: config.timeouts.request(),
+            max_idle_per_host: config.max_in_flight,
+            proxies: hyper_util::client::proxy::matcher::Matcher::from_env(),
+        });
         Ok(Self {
             inner: Arc::new(Inner {
+                transport,
                 http,
                 root: config.service_root(),
-                auth: RequestAuth::from_resolved(resolved),
+                auth: RequestAuth::from_resolved(resolved)?,
                 csrf_mode: config.csrf,
                 csrf: CsrfState::default(),
                 limiter: Semaphore::new(config.max_in_flight),
@@ -373,6 +397,29 @@ impl C4cClient {
         }
     }
 
+    /// `Authorization` for one call, with the bearer token's generation.
+    async fn authorization(&self) -> Result<(Option<HeaderValue>, Option<u64>), C4cError> {
+        let inner = &self.inner;
+        match &inner.auth {
+            RequestAuth::Basic(authorization) => Ok((Some(authorization.clone()), None)),
+            RequestAuth::Certificate => Ok((None, None)),
+            RequestAuth::Bearer(source) => {
+                let (token, generation) = source
+                    .token(&inner.http, self.service_host(), &inner.observer)
+                    .await?;
+                let mut value = HeaderValue::try_from(format!("Bearer {}", token.expose_secret()))
+                    .map_err(|_| {
+                        C4cError::UnexpectedResponse(
+                            "the token endpoint issued a token that cannot be sent in a header"
+                                .into(),
+                        )
+                    })?;
+                value.set_sensitive(true);
+                Ok((Some(value), Some(generation)))
+            }
+        }
+    }
+
     /// One HTTP exchange. Returns the bearer generation used, if any.
     async fn attempt(
         &self,
@@ -380,55 +427,67 @@ impl C4cClient {
         csrf: Option<&str>,
     ) -> (Result<Response, C4cError>, Option<u64>) {
         let inner = &self.inner;
-        let mut builder = inner
-            .http
-            .request(req.method.clone(), req.url.clone())
-            .header(reqwest::header::ACCEPT, req.accept);
-        let mut bearer_generation = None;
-        match &inner.auth {
-            RequestAuth::Basic { user, password } => {
-                builder = builder.basic_auth(user, Some(password.expose_secret()));
-            }
-            RequestAuth::Certificate => {}
-            RequestAuth::Bearer(source) => {
-                match source
-                    .token(&inner.http, self.service_host(), &inner.observer)
-                    .await
-                {
-                    Ok((token, generation)) => {
-                        bearer_generation = Some(generation);
-                        builder = builder.bearer_auth(token.expose_secret());
-                    }
-                    Err(e) => return (Err(e), None),
-                }
-            }
-        }
+        let (authorization, bearer_generation) = match self.authorization().await {
+            Ok(auth) => auth,
+            Err(e) => return (Err(e), None),
+        };
         // Every GET made while no token is held fetches one, so the first write needs no extra call.
         let fetching =
             !req.is_write() && inner.csrf_mode == CsrfMode::Auto && inner.csrf.current().is_none();
+        let mut headers = HeaderMap::with_capacity(6);
+        headers.insert(header::ACCEPT, HeaderValue::from_static(req.accept));
+        if let Some(authorization) = authorization {
+            headers.insert(header::AUTHORIZATION, authorization);
+        }
         if fetching {
-            builder = builder.header("x-csrf-token", "Fetch");
+            headers.insert(CSRF_HEADER, HeaderValue::from_static("Fetch"));
         }
         // An empty token stands for a tenant that handed none out: send nothing.
         if let Some(token) = csrf.filter(|t| !t.is_empty()) {
-            builder = builder.header("x-csrf-token", token);
+            match HeaderValue::from_str(token) {
+                Ok(v) => headers.insert(CSRF_HEADER, v),
+                Err(_) => {
+                    return (
+                        Err(C4cError::UnexpectedResponse(
+                            "the tenant's CSRF token cannot be sent in a header".into(),
+                        )),
+                        bearer_generation,
+                    );
+                }
+            };
         }
         if let Some(etag) = &req.if_match {
             match HeaderValue::from_str(etag.as_str()) {
-                Ok(v) => builder = builder.header(reqwest::header::IF_MATCH, v),
+                Ok(v) => headers.insert(header::IF_MATCH, v),
                 Err(_) => {
                     return (
                         Err(C4cError::InvalidInput(format!("ETag not sendable: {etag}"))),
                         None,
                     );
                 }
+            };
+        }
+        let body = match &req.body {
+            Some((body, content_type)) => {
+                match HeaderValue::from_str(content_type) {
+                    Ok(v) => headers.insert(header::CONTENT_TYPE, v),
+                    Err(_) => {
+                        return (
+                            Err(C4cError::InvalidInput(format!(
+                                "content type not sendable: {content_type}"
+                            ))),
+                            None,
+                        );
+                    }
+                };
+                body.clone()
             }
-        }
-        if let Some((body, content_type)) = &req.body {
-            builder = builder
-                .header(reqwest::header::CONTENT_TYPE, content_type.as_str())
-                .body(body.clone());
-        }
+            None => Bytes::new(),
+        };
+        let request = match http_request(req.method.clone(), &req.url, headers, body) {
+            Ok(request) => request,
+            Err(e) => return (Err(e), bearer_generation),
+        };
         let _permit = match inner.limiter.acquire().await {
             Ok(p) => p,
             Err(_) => {
@@ -441,17 +500,14 @@ impl C4cClient {
             }
         };
         let started = Instant::now();
-        let result = async {
-            let response = builder.send().await.map_err(|e| transport_error(&e))?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = response.bytes().await.map_err(|e| transport_error(&e))?;
-            Ok::<_, C4cError>((status, headers, body))
-        }
-        .await;
+        let result = inner.transport.send(request).await;
         let elapsed = started.elapsed();
-        let (status, headers, body) = match result {
-            Ok(parts) => parts,
+        let Exchange {
+            status,
+            headers,
+            body,
+        } = match result {
+            Ok(exchange) => exchange,
             Err(e) => {
                 inner
                     .observer
@@ -459,7 +515,7 @@ impl C4cClient {
                 return (Err(e), bearer_generation);
             }
         };
-        let csrf_header = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+        let csrf_header = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
         let csrf_required = csrf_header.is_some_and(|v| v.eq_ignore_ascii_case("required"));
         if status.is_success() {
             if fetching && let Some(token) = csrf_header.filter(|_| !csrf_required) {
@@ -479,7 +535,7 @@ impl C4cClient {
             );
         }
         let retry_after = headers
-            .get(reqwest::header::RETRY_AFTER)
+            .get(header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
         let err = if status.is_redirection() {
@@ -522,42 +578,32 @@ impl C4cClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut builder = self
-                .inner
-                .http
-                .get(req.url.clone())
-                .header(reqwest::header::ACCEPT, "application/json")
-                .header("x-csrf-token", "Fetch");
-            match &self.inner.auth {
-                RequestAuth::Basic { user, password } => {
-                    builder = builder.basic_auth(user, Some(password.expose_secret()));
-                }
-                RequestAuth::Certificate => {}
-                RequestAuth::Bearer(source) => {
-                    let (token, _) = source
-                        .token(&self.inner.http, self.service_host(), &self.inner.observer)
-                        .await?;
-                    builder = builder.bearer_auth(token.expose_secret());
-                }
+            let (authorization, _) = self.authorization().await?;
+            let mut headers = HeaderMap::with_capacity(3);
+            headers.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+            headers.insert(CSRF_HEADER, HeaderValue::from_static("Fetch"));
+            if let Some(authorization) = authorization {
+                headers.insert(header::AUTHORIZATION, authorization);
             }
+            let request = http_request(Method::GET, &req.url, headers, Bytes::new())?;
             let permit = self.inner.limiter.acquire().await;
             let started = Instant::now();
-            let result = builder.send().await;
+            let result = self.inner.transport.send(request).await;
             drop(permit);
             let err = match result {
-                Ok(response) => {
-                    let status = response.status();
-                    let token = response
-                        .headers()
-                        .get("x-csrf-token")
+                Ok(Exchange {
+                    status,
+                    headers,
+                    body,
+                }) => {
+                    let token = headers
+                        .get(CSRF_HEADER)
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
-                    let retry_after = response
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
+                    let retry_after = headers
+                        .get(header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(parse_retry_after);
-                    let body = response.bytes().await.unwrap_or_default();
                     if status.is_success() {
                         self.inner.observer.on_call(
                             CallKind::CsrfFetch,
@@ -583,7 +629,7 @@ impl C4cClient {
                     err
                 }
                 Err(e) => {
-                    let err = transport_error(&e).with_outcome_unknown(false);
+                    let err = e.with_outcome_unknown(false);
                     self.inner.observer.on_call(
                         CallKind::CsrfFetch,
                         None,
@@ -1491,9 +1537,9 @@ impl C4cClient {
 
 /// A redirect from the tenant, with where it pointed (without its query, which may carry a
 /// logon request).
-fn redirect_error(status: u16, headers: &reqwest::header::HeaderMap) -> C4cError {
+fn redirect_error(status: u16, headers: &HeaderMap) -> C4cError {
     let target = headers
-        .get(reqwest::header::LOCATION)
+        .get(header::LOCATION)
         .and_then(|value| value.to_str().ok())
         .map(|location| location.split(['?', '#']).next().unwrap_or_default())
         .unwrap_or("nowhere");

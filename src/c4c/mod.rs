@@ -19,6 +19,7 @@ pub mod odata;
 mod retry;
 mod saml;
 mod tls;
+mod transport;
 
 pub use batch::{BatchChange, BatchPart, BatchPartResult, BatchResponse, ChangeMethod};
 pub use client::{C4cClient, DeltaCursor, EmployeePages};

@@ -1,6 +1,8 @@
-//! Client-certificate material: PEM checks and PKCS#12 → PEM for reqwest's rustls identity.
+//! TLS material: PEM checks, PKCS#12 → PEM, and the rustls client configuration of the OData
+//! transport.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
@@ -107,4 +109,58 @@ pub(crate) fn read_ca_certs(path: &Path) -> Result<Vec<reqwest::Certificate>, C4
         return Err(C4cError::config("ca_cert_file", "holds no certificate"));
     }
     Ok(certs)
+}
+
+/// The rustls configuration of the OData transport: the public web roots (as reqwest's
+/// `rustls-tls` trusts), plus `ca_cert_file`'s certificates, plus the client certificate when
+/// authenticating by X.509.
+pub(crate) fn client_config(
+    ca_file: Option<&Path>,
+    identity_pem: Option<&SecretString>,
+) -> Result<rustls::ClientConfig, C4cError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let data = std::fs::read(path).map_err(|e| {
+            C4cError::config(
+                "ca_cert_file",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        for cert in CertificateDer::pem_slice_iter(&data) {
+            let cert = cert.map_err(|e| {
+                C4cError::config("ca_cert_file", format!("not a PEM certificate bundle: {e}"))
+            })?;
+            roots.add(cert).map_err(|e| {
+                C4cError::config("ca_cert_file", format!("unusable CA certificate: {e}"))
+            })?;
+        }
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| C4cError::config("auth", format!("TLS setup failed: {e}")))?
+    .with_root_certificates(roots);
+    let config = match identity_pem {
+        None => builder.with_no_client_auth(),
+        Some(pem) => {
+            let unusable = |e: &dyn std::fmt::Display| {
+                C4cError::config("auth.cert_file", format!("unusable certificate/key: {e}"))
+            };
+            let pem = pem.expose_secret().as_bytes();
+            let chain = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| unusable(&e))?;
+            let key = PrivateKeyDer::from_pem_slice(pem).map_err(|e| unusable(&e))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| unusable(&e))?
+        }
+    };
+    // ALPN is left to the connector (hyper-rustls sets what it speaks).
+    Ok(config)
 }
