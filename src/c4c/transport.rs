@@ -131,7 +131,7 @@ impl Transport {
                 outcome_unknown: true,
             })??;
         self.cookies.absorb(&parts.headers);
-        let body = decode(&parts.headers, body)?;
+        let body = decode(&parts.headers, body, MAX_DECODED_BODY)?;
         Ok(Exchange {
             status: parts.status,
             headers: parts.headers,
@@ -178,7 +178,7 @@ fn error_chain(context: &str, e: &dyn std::error::Error) -> String {
     message
 }
 
-fn decode(headers: &HeaderMap, body: Bytes) -> Result<Bytes, C4cError> {
+fn decode(headers: &HeaderMap, body: Bytes, limit: u64) -> Result<Bytes, C4cError> {
     let gzip = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -187,10 +187,16 @@ fn decode(headers: &HeaderMap, body: Bytes) -> Result<Bytes, C4cError> {
         return Ok(body);
     }
     let mut decoded = Vec::with_capacity(body.len() * 4);
+    // One byte past the limit tells a body that is too large from one that is exactly at it.
     flate2::read::GzDecoder::new(&body[..])
-        .take(MAX_DECODED_BODY)
+        .take(limit.saturating_add(1))
         .read_to_end(&mut decoded)
         .map_err(|e| C4cError::UnexpectedResponse(format!("broken gzip body: {e}")))?;
+    if decoded.len() as u64 > limit {
+        return Err(C4cError::UnexpectedResponse(format!(
+            "gzip body larger than {limit} bytes once decoded"
+        )));
+    }
     Ok(Bytes::from(decoded))
 }
 
@@ -573,6 +579,24 @@ mod tests {
             .err()
             .expect("a broken gzip body is an error");
         assert!(err.to_string().contains("gzip"), "{err}");
+    }
+
+    #[test]
+    fn a_gzip_body_past_the_limit_is_refused_not_cut() {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&[b'x'; 1000]).expect("gzip");
+        let gzipped = Bytes::from(encoder.finish().expect("gzip"));
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        let exact = decode(&headers, gzipped.clone(), 1000).expect("at the limit");
+        assert_eq!(exact.len(), 1000);
+        let err = decode(&headers, gzipped.clone(), 999).expect_err("past the limit");
+        assert!(err.to_string().contains("larger than 999 bytes"), "{err}");
+        // Without the header the body is passed through untouched.
+        assert_eq!(
+            decode(&HeaderMap::new(), gzipped.clone(), 1).expect("plain"),
+            gzipped
+        );
     }
 
     /// A forward proxy for one connection: CONNECT is tunnelled, anything else forwarded to the
