@@ -169,16 +169,8 @@ pub(crate) fn transport_error(e: &reqwest::Error) -> C4cError {
             outcome_unknown: sent,
         };
     }
-    // The chain holds the useful part ("connection reset", "tls handshake", …).
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
     C4cError::Transport {
-        message,
+        message: super::transport::with_sources(e),
         outcome_unknown: sent,
     }
 }
@@ -229,10 +221,15 @@ impl C4cClient {
             .timeout(config.timeouts.request())
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("c4c-scim-bridge/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca) = &config.ca_cert_file {
-            for cert in super::tls::read_ca_certs(ca)? {
-                builder = builder.add_root_certificate(cert);
-            }
+        let extra_roots = match &config.ca_cert_file {
+            Some(ca) => super::tls::read_ca_certs(ca)?,
+            None => Vec::new(),
+        };
+        for cert in &extra_roots {
+            let cert = reqwest::Certificate::from_der(cert).map_err(|e| {
+                C4cError::config("ca_cert_file", format!("unusable CA certificate: {e}"))
+            })?;
+            builder = builder.add_root_certificate(cert);
         }
         let http = builder
             .build()
@@ -245,7 +242,7 @@ impl C4cClient {
         // logon page (a wrong base URL or an SSO-only user). The transport follows nothing: that
         // is reported as such (a followed POST would become a GET; an HTML page is no OData answer).
         let transport = Transport::new(TransportConfig {
-            tls: super::tls::client_config(config.ca_cert_file.as_deref(), identity)?,
+            tls: super::tls::client_config(&extra_roots, identity)?,
             connect_timeout: config.timeouts.connect(),
             request_timeout: config.timeouts.request(),
             max_idle_per_host: config.max_in_flight,

@@ -5,6 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use base64::Engine;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::error::C4cError;
@@ -94,17 +96,19 @@ pub(crate) fn check_identity_pem(pem: &SecretString) -> Result<(), C4cError> {
     Ok(())
 }
 
-/// Reads extra CA certificates (PEM) to trust.
-pub(crate) fn read_ca_certs(path: &Path) -> Result<Vec<reqwest::Certificate>, C4cError> {
+/// Reads extra CA certificates (PEM) to trust: the OData transport's and the token client's.
+pub(crate) fn read_ca_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, C4cError> {
     let data = std::fs::read(path).map_err(|e| {
         C4cError::config(
             "ca_cert_file",
             format!("cannot read {}: {e}", path.display()),
         )
     })?;
-    let certs = reqwest::Certificate::from_pem_bundle(&data).map_err(|e| {
-        C4cError::config("ca_cert_file", format!("not a PEM certificate bundle: {e}"))
-    })?;
+    let certs = CertificateDer::pem_slice_iter(&data)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            C4cError::config("ca_cert_file", format!("not a PEM certificate bundle: {e}"))
+        })?;
     if certs.is_empty() {
         return Err(C4cError::config("ca_cert_file", "holds no certificate"));
     }
@@ -112,32 +116,18 @@ pub(crate) fn read_ca_certs(path: &Path) -> Result<Vec<reqwest::Certificate>, C4
 }
 
 /// The rustls configuration of the OData transport: the public web roots (as reqwest's
-/// `rustls-tls` trusts), plus `ca_cert_file`'s certificates, plus the client certificate when
-/// authenticating by X.509.
+/// `rustls-tls` trusts), plus `extra_roots` (from `ca_cert_file`), plus the client certificate
+/// when authenticating by X.509.
 pub(crate) fn client_config(
-    ca_file: Option<&Path>,
+    extra_roots: &[CertificateDer<'static>],
     identity_pem: Option<&SecretString>,
 ) -> Result<rustls::ClientConfig, C4cError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = ca_file {
-        let data = std::fs::read(path).map_err(|e| {
-            C4cError::config(
-                "ca_cert_file",
-                format!("cannot read {}: {e}", path.display()),
-            )
+    for cert in extra_roots {
+        roots.add(cert.clone()).map_err(|e| {
+            C4cError::config("ca_cert_file", format!("unusable CA certificate: {e}"))
         })?;
-        for cert in CertificateDer::pem_slice_iter(&data) {
-            let cert = cert.map_err(|e| {
-                C4cError::config("ca_cert_file", format!("not a PEM certificate bundle: {e}"))
-            })?;
-            roots.add(cert).map_err(|e| {
-                C4cError::config("ca_cert_file", format!("unusable CA certificate: {e}"))
-            })?;
-        }
     }
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),

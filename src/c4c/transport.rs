@@ -165,10 +165,14 @@ fn send_error(e: hyper_util::client::legacy::Error) -> C4cError {
     }
 }
 
+fn error_chain(context: &str, e: &dyn std::error::Error) -> String {
+    format!("{context}: {}", with_sources(e))
+}
+
 /// The error with its sources: the useful part ("connection reset", "tls handshake", …) is
 /// usually deep in the chain.
-fn error_chain(context: &str, e: &dyn std::error::Error) -> String {
-    let mut message = format!("{context}: {e}");
+pub(crate) fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
         message.push_str(": ");
@@ -451,7 +455,7 @@ mod tests {
     }
 
     fn plain_tls() -> rustls::ClientConfig {
-        super::super::tls::client_config(None, None).expect("TLS config")
+        super::super::tls::client_config(&[], None).expect("TLS config")
     }
 
     /// Serves one fixed answer per connection, recording each request's head.
@@ -682,7 +686,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let ca = dir.path().join("ca.pem");
         std::fs::write(&ca, pki.ca_cert_pem()).expect("CA file");
-        let tls = super::super::tls::client_config(Some(&ca), None).expect("TLS config");
+        let roots = super::super::tls::read_ca_certs(&ca).expect("CA file");
+        let tls = super::super::tls::client_config(&roots, None).expect("TLS config");
         let (proxy_url, lines) = proxy().await;
         let transport = transport(tls, Matcher::builder().all(proxy_url).build());
         let url = sim.service_url();
