@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use super::ProvisioningError;
 use super::groups::{GroupService, Job, run_ordered};
@@ -478,7 +477,7 @@ impl BulkService {
         employee: Employee,
         batch_ms: i64,
     ) -> BulkOperationResult {
-        let id = Uuid::new_v4();
+        let id = crate::store::new_resource_id();
         let mut resource = new.user;
         set_id(&mut resource, id);
         let row = self

@@ -501,7 +501,7 @@ impl GroupService {
         let target = self
             .mapper
             .target(&display_name, external_id(&group).as_deref());
-        let id = Uuid::new_v4();
+        let id = crate::store::new_resource_id();
         let (added, removed) = self
             .sync_members(&requester(ctx), id, target.as_ref(), &[], &desired, outcome)
             .await;

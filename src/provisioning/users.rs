@@ -609,7 +609,7 @@ impl UserService {
                 }
             }
         };
-        let id = Uuid::new_v4();
+        let id = crate::store::new_resource_id();
         let mut resource = user;
         set_id(&mut resource, id);
         let row = self

@@ -36,7 +36,7 @@ pub use locks::ReplicaLock;
 pub use log::{LogEntry, LogQuery, LogRecord};
 pub use outbox::{OutboxItem, OutboxStatus};
 pub use reconcile::{FindingRow, NewFinding, ReconcileRun, RoleMembership};
-pub use resources::{NewResource, ResourceRow, ResourceType};
+pub use resources::{NewResource, ResourceRow, ResourceType, new_resource_id};
 pub use safety::{AppliedChange, HeldOperation, NewChange, NewHeld};
 pub use tokens::{TOKEN_CACHE_TTL, TokenRow};
 
