@@ -125,8 +125,9 @@ pub struct RoleRemoval {
 /// The breaker's answer to one deprovisioning.
 #[derive(Debug)]
 pub enum Admission {
-    /// Apply it. Keep the reservation until the change is journaled (or has failed): until
-    /// then it counts in this process's window, so that concurrent requests cannot all pass.
+    /// Apply it. Keep the reservation until the change is journaled, then release it (see
+    /// [`Reservation::release`]); until then it counts in every replica's window, so that
+    /// concurrent requests cannot all pass.
     Apply(Reservation),
     Held {
         operation: Box<HeldOperation>,
@@ -152,13 +153,25 @@ pub struct Outcome {
     pub detail: Option<String>,
 }
 
-/// Deprovisionings this process admitted whose journal entry is not written yet, per client.
-type InFlight = Arc<std::sync::Mutex<HashMap<Option<String>, i64>>>;
+/// How long an admitted deprovisioning counts as in flight at most: far longer than a C4C call
+/// with its retries, so that only what a replica that stopped mid-request left behind expires.
+pub const IN_FLIGHT_EXPIRY: Duration = Duration::from_secs(600);
 
-/// One admitted deprovisioning, counted by the breaker until dropped.
-#[derive(Debug)]
+/// The cross-replica lock under which admissions are decided.
+const ADMISSION_LOCK: &str = "safety:admission";
+
+/// One admitted deprovisioning, counted by every replica's breaker (a row in the store) until it
+/// is released or dropped.
 pub struct Reservation {
-    counted: Option<(InFlight, Option<String>)>,
+    counted: Option<(Store, String)>,
+}
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reservation")
+            .field("id", &self.counted.as_ref().map(|(_, id)| id))
+            .finish()
+    }
 }
 
 impl Reservation {
@@ -166,20 +179,37 @@ impl Reservation {
     fn uncounted() -> Self {
         Self { counted: None }
     }
+
+    /// Stops counting it. Called once its change is journaled: a replica deciding meanwhile
+    /// counts it twice (in flight and journaled), never not at all.
+    pub async fn release(mut self) {
+        if let Some((store, id)) = self.counted.take() {
+            forget(&store, &id).await;
+        }
+    }
 }
 
 impl Drop for Reservation {
+    /// Not released: the change failed or its request was cancelled. A drop cannot wait, so the
+    /// row goes on a task; without a runtime it stays until it expires.
     fn drop(&mut self) {
-        if let Some((in_flight, client)) = self.counted.take()
-            && let Ok(mut counts) = in_flight.lock()
-            && let Some(count) = counts.get_mut(&client)
+        if let Some((store, id)) = self.counted.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
         {
-            *count -= 1;
-            if *count <= 0 {
-                counts.remove(&client);
-            }
+            runtime.spawn(async move { forget(&store, &id).await });
         }
     }
+}
+
+async fn forget(store: &Store, id: &str) {
+    let expired_before = now_millis().saturating_sub(expiry_millis());
+    if let Err(error) = store.remove_in_flight(id, expired_before).await {
+        tracing::warn!(%error, "cannot forget an in-flight deprovisioning; it expires on its own");
+    }
+}
+
+fn expiry_millis() -> i64 {
+    i64::try_from(IN_FLIGHT_EXPIRY.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[derive(Clone)]
@@ -188,10 +218,10 @@ pub struct Safety {
     c4c: C4cClient,
     mapper: Arc<Mapper>,
     config: SafetyConfig,
-    in_flight: InFlight,
-    /// Admissions are decided one at a time: the count read and the reservation made together.
-    /// Deprovisionings are rare next to other writes, so the queue costs little. Replicas do
-    /// not see each other's in-flight ones (docs/safety.md).
+    /// Admissions are decided one at a time, here and across replicas (a store-wide lock): the
+    /// count read and the reservation made together. Deprovisionings are rare next to other
+    /// writes, so the queue costs little. This replica's own queue is in memory, so that its
+    /// waiting admissions hold no connection.
     admitting: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -202,32 +232,28 @@ impl Safety {
             c4c,
             mapper,
             config,
-            in_flight: InFlight::default(),
             admitting: Arc::default(),
         }
     }
 
-    fn in_flight_for(&self, client: Option<&str>) -> i64 {
-        self.in_flight
-            .lock()
-            .map(|counts| counts.get(&client.map(str::to_owned)).copied().unwrap_or(0))
-            .unwrap_or(0)
+    /// Deprovisionings admitted for `client` by any replica and not journaled yet.
+    async fn in_flight_for(&self, client: Option<&str>) -> Result<i64, StoreError> {
+        if !self.config.enabled {
+            return Ok(0);
+        }
+        let since = now_millis().saturating_sub(expiry_millis());
+        self.store.count_in_flight(client, since).await
     }
 
-    fn reserve(&self, client: Option<&str>) -> Reservation {
+    async fn reserve(&self, client: Option<&str>) -> Result<Reservation, StoreError> {
         if !self.config.enabled {
-            return Reservation::uncounted();
+            return Ok(Reservation::uncounted());
         }
-        let key = client.map(str::to_owned);
-        match self.in_flight.lock() {
-            Ok(mut counts) => {
-                *counts.entry(key.clone()).or_default() += 1;
-                Reservation {
-                    counted: Some((self.in_flight.clone(), key)),
-                }
-            }
-            Err(_) => Reservation::uncounted(),
-        }
+        let id = uuid::Uuid::new_v4().to_string();
+        self.store.add_in_flight(&id, client).await?;
+        Ok(Reservation {
+            counted: Some((self.store.clone(), id)),
+        })
     }
 
     pub fn config(&self) -> &SafetyConfig {
@@ -244,26 +270,34 @@ impl Safety {
         kind: HeldKind,
         payload: Value,
     ) -> Result<Admission, StoreError> {
+        if !self.config.enabled {
+            return Ok(Admission::Apply(Reservation::uncounted()));
+        }
         let _one_at_a_time = self.admitting.lock().await;
+        let across_replicas = self
+            .store
+            .lock_across_replicas_inside_another(ADMISSION_LOCK)
+            .await?;
         let client = requester.client.as_deref();
-        let Some(reason) = self.trips(requester, self.in_flight_for(client)).await? else {
-            return Ok(Admission::Apply(self.reserve(client)));
+        let pending = self.in_flight_for(client).await?;
+        let admission = match self.trips(requester, pending).await? {
+            None => Admission::Apply(self.reserve(client).await?),
+            Some(reason) => {
+                let held = NewHeld {
+                    client: requester.client.clone(),
+                    request_id: requester.request_id.clone(),
+                    resource_type: row.resource_type.as_str().to_owned(),
+                    resource_id: row.id.to_string(),
+                    object_id: row.object_id.clone(),
+                    kind: kind.as_str().to_owned(),
+                    payload,
+                    base_version: row.version,
+                };
+                self.hold(requester, held, reason).await?
+            }
         };
-        self.hold(
-            requester,
-            NewHeld {
-                client: requester.client.clone(),
-                request_id: requester.request_id.clone(),
-                resource_type: row.resource_type.as_str().to_owned(),
-                resource_id: row.id.to_string(),
-                object_id: row.object_id.clone(),
-                kind: kind.as_str().to_owned(),
-                payload,
-                base_version: row.version,
-            },
-            reason,
-        )
-        .await
+        across_replicas.release().await;
+        Ok(admission)
     }
 
     /// The same decision for a business-role assignment a group change would delete (a member
@@ -278,7 +312,7 @@ impl Safety {
     ) -> Result<Admission, StoreError> {
         let pending = i64::try_from(admitted_before)
             .unwrap_or(i64::MAX)
-            .saturating_add(self.in_flight_for(requester.client.as_deref()));
+            .saturating_add(self.in_flight_for(requester.client.as_deref()).await?);
         let Some(reason) = self.trips(requester, pending).await? else {
             return Ok(Admission::Apply(Reservation::uncounted()));
         };

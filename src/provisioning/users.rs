@@ -63,7 +63,8 @@ struct Journal {
     time_to_lock_ms: Option<i64>,
     /// The SCIM body received, masked (see `Mapper::masked`), for the admin trace and retry.
     request: Option<Value>,
-    /// A deprovisioning the breaker admitted counts as in flight until the request is done.
+    /// A deprovisioning the breaker admitted counts as in flight until it is journaled (or the
+    /// request is done).
     breaker_reservation: Option<Reservation>,
 }
 
@@ -757,6 +758,10 @@ impl UserService {
             .await
         {
             tracing::error!(%error, "cannot journal a lock change for undo");
+        }
+        // Journaled (or reported): it now counts among the applied ones, no longer in flight.
+        if let Some(reservation) = journal.breaker_reservation.take() {
+            reservation.release().await;
         }
     }
 

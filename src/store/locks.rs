@@ -12,10 +12,26 @@ pub struct ReplicaLock {
 impl Store {
     /// Waits for the lock on `key` across replicas.
     pub async fn lock_across_replicas(&self, key: &str) -> Result<ReplicaLock, StoreError> {
+        self.lock_on(self.lock_pool(), key).await
+    }
+
+    /// The same, for a lock taken while holding one of [`Store::lock_across_replicas`] (the
+    /// circuit breaker's admission, inside a user's lock). Its transaction is on the main pool:
+    /// every connection of the lock pool may be held by requests that wait for this very lock.
+    /// Callers queue in memory first, so that at most one of them per process waits here and
+    /// holds a connection of the main pool.
+    pub async fn lock_across_replicas_inside_another(
+        &self,
+        key: &str,
+    ) -> Result<ReplicaLock, StoreError> {
+        self.lock_on(self.pool(), key).await
+    }
+
+    async fn lock_on(&self, pool: &sqlx::AnyPool, key: &str) -> Result<ReplicaLock, StoreError> {
         if self.kind() != StoreKind::Postgres {
             return Ok(ReplicaLock { transaction: None });
         }
-        let mut transaction = self.lock_pool().begin().await?;
+        let mut transaction = pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(lock_id(key))
             .execute(&mut *transaction)

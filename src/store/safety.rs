@@ -226,6 +226,44 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Records a deprovisioning admitted for `client` and not yet journaled, under `id`.
+    pub async fn add_in_flight(&self, id: &str, client: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO safety_in_flight (id, client, admitted_at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(client_key(client))
+            .bind(now_millis())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Deprovisionings admitted for a client, by any replica, since `since` and not yet
+    /// journaled (or failed).
+    pub async fn count_in_flight(
+        &self,
+        client: Option<&str>,
+        since: i64,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM safety_in_flight WHERE client = $1 AND admitted_at >= $2",
+        )
+        .bind(client_key(client))
+        .bind(since)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// Forgets the in-flight deprovisioning `id`, and any admitted before `expired_before` (left
+    /// behind by a replica that stopped).
+    pub async fn remove_in_flight(&self, id: &str, expired_before: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM safety_in_flight WHERE id = $1 OR admitted_at < $2")
+            .bind(id)
+            .bind(expired_before)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Operations still held for a client.
     pub async fn count_held(&self, client: Option<&str>) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(

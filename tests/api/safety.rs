@@ -10,7 +10,7 @@ use c4c_scim_bridge::sim::SimHandle;
 use c4c_scim_bridge::store::{LogQuery, ResourceType, Store};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, TestDb, binary, c4c_config_for, start_sim};
+use crate::harness::{Backend, TestApp, TestDb, binary, c4c_config_for, start_sim};
 use crate::on_both_backends;
 use crate::users::{Bridge, entra_user, patch};
 
@@ -361,6 +361,69 @@ on_both_backends!(
         assert_eq!(held.len(), 8);
     }
 );
+
+/// Two replicas on one PostgreSQL database, each receiving half of a burst of deactivations
+/// while C4C is slow: each replica must count the other's admitted but unconfirmed ones, so
+/// the burst stops at the threshold as on one replica (before, each replica applied up to the
+/// threshold on its own: 8 here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deactivations_on_two_replicas_stop_at_the_threshold() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let second_db = db.same_database();
+    let sim = start_sim(2).await;
+    let first = Bridge::start_configured(db, &sim, |config| {
+        config.safety = breaker(4, HoldPolicy::HoldQuietly);
+    })
+    .await;
+    let c4c = c4c_config_for(&sim);
+    let second = Bridge {
+        app: TestApp::spawn_with(second_db, move |config| {
+            config.c4c = Some(c4c);
+            config.safety = breaker(4, HoldPolicy::HoldQuietly);
+        })
+        .await,
+        // The same database: the first replica's token (so the same client) works here too.
+        token: first.token.clone(),
+    };
+    let users = create_users(&first, 12).await;
+    sim.reset_counters();
+    sim.faults().set_latency(
+        std::time::Duration::from_millis(300),
+        std::time::Duration::ZERO,
+    );
+    let answers = futures::future::join_all(users.iter().enumerate().map(|(i, (id, _))| {
+        let replica = if i % 2 == 0 { &first } else { &second };
+        disable(replica, id)
+    }))
+    .await;
+    for (status, _, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+    }
+    let applied = users
+        .iter()
+        .filter(|(_, object_id)| locked(&sim, object_id))
+        .count();
+    assert_eq!(
+        applied, 4,
+        "exactly the threshold is applied across both replicas"
+    );
+    assert_eq!(sim.counters().writes(), 4);
+    let held = first.app.store.list_held(Some("held"), None).await.unwrap();
+    assert_eq!(held.len(), 8);
+    // Every reservation was released once its change was journaled.
+    let since = 0;
+    assert_eq!(
+        first
+            .app
+            .store
+            .count_in_flight(Some("entra"), since)
+            .await
+            .unwrap(),
+        0
+    );
+}
 
 on_both_backends!(share_of_linked_users_trips, |backend: Backend| async move {
     let safety = SafetyConfig {
