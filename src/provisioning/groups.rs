@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::safety::{Admission, HoldPolicy, Requester, RoleRemoval, Safety};
+use super::safety::{Admission, HoldPolicy, Requester, Reservation, RoleRemoval, Safety};
 use super::users::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, RequestContext, UserResponse, requester};
 use super::{KeyedLocks, ProvisioningError};
 use crate::c4c::model::{NewOrgUnitAssignment, ORG_ASSIGNMENT_SET, ROLE_ASSIGNMENT_SET};
@@ -713,7 +713,7 @@ impl GroupService {
                 _ => removed.push(member.user_id),
             }
         }
-        let (role_deletes, admitted) = self
+        let (role_deletes, mut admitted) = self
             .admit_role_removals(requester, group_id, role_deletes, outcome)
             .await;
         for (set, deletes) in [
@@ -722,7 +722,8 @@ impl GroupService {
         ] {
             let done = self.delete_assignments(set, deletes, outcome).await;
             if set == ROLE_ASSIGNMENT_SET {
-                self.record_role_removals(requester, &admitted, &done).await;
+                self.record_role_removals(requester, std::mem::take(&mut admitted), &done)
+                    .await;
             }
             removed.extend(done);
         }
@@ -775,15 +776,16 @@ impl GroupService {
     }
 
     /// Asks the circuit breaker about each business-role removal; returns the ones to make now,
-    /// and (breaker on) the same as removals to journal once C4C confirms them. Held ones are
-    /// not made and their members stay in the group until an operator decides.
+    /// and (breaker on) the same as removals to journal once C4C confirms them, each with its
+    /// reservation (it counts as in flight until then). Held ones are not made and their
+    /// members stay in the group until an operator decides.
     async fn admit_role_removals(
         &self,
         requester: &Requester,
         group_id: Uuid,
         deletes: Vec<(Uuid, String)>,
         outcome: &mut Outcome,
-    ) -> (Vec<(Uuid, String)>, Vec<RoleRemoval>) {
+    ) -> (Vec<(Uuid, String)>, Vec<(RoleRemoval, Reservation)>) {
         let Some(safety) = self.safety.as_ref().filter(|s| s.config().enabled) else {
             return (deletes, Vec::new());
         };
@@ -796,11 +798,8 @@ impl GroupService {
                 set: ROLE_ASSIGNMENT_SET.to_owned(),
                 assignment_object_id: assignment,
             };
-            match safety
-                .admit_role_removal(requester, &removal, admitted.len())
-                .await
-            {
-                Ok(Admission::Apply(_)) => admitted.push(removal),
+            match safety.admit_role_removal(requester, &removal).await {
+                Ok(Admission::Apply(reservation)) => admitted.push((removal, reservation)),
                 Ok(Admission::Held { .. }) => outcome.held += 1,
                 Err(error) => {
                     tracing::error!(%error, "circuit breaker: cannot decide on a role removal");
@@ -810,7 +809,7 @@ impl GroupService {
         }
         let deletes = admitted
             .iter()
-            .map(|r| (r.user_id, r.assignment_object_id.clone()))
+            .map(|(r, _)| (r.user_id, r.assignment_object_id.clone()))
             .collect();
         (deletes, admitted)
     }
@@ -819,16 +818,20 @@ impl GroupService {
     async fn record_role_removals(
         &self,
         requester: &Requester,
-        admitted: &[RoleRemoval],
+        admitted: Vec<(RoleRemoval, Reservation)>,
         done: &[Uuid],
     ) {
         let Some(safety) = self.safety.as_ref() else {
             return;
         };
-        for removal in admitted.iter().filter(|r| done.contains(&r.user_id)) {
-            if let Err(error) = safety.record_role_removal(requester, removal).await {
+        for (removal, reservation) in admitted {
+            if done.contains(&removal.user_id)
+                && let Err(error) = safety.record_role_removal(requester, &removal).await
+            {
                 tracing::error!(%error, "cannot journal a role removal");
             }
+            // Journaled, or not made: no longer in flight either way.
+            reservation.release().await;
         }
     }
 

@@ -175,7 +175,7 @@ impl std::fmt::Debug for Reservation {
 }
 
 impl Reservation {
-    /// For admissions that count themselves some other way (role removals) or are not counted.
+    /// For admissions with the breaker off.
     fn uncounted() -> Self {
         Self { counted: None }
     }
@@ -270,6 +270,44 @@ impl Safety {
         kind: HeldKind,
         payload: Value,
     ) -> Result<Admission, StoreError> {
+        let held = NewHeld {
+            client: requester.client.clone(),
+            request_id: requester.request_id.clone(),
+            resource_type: row.resource_type.as_str().to_owned(),
+            resource_id: row.id.to_string(),
+            object_id: row.object_id.clone(),
+            kind: kind.as_str().to_owned(),
+            payload,
+            base_version: row.version,
+        };
+        self.decide(requester, held).await
+    }
+
+    /// The same decision for a business-role assignment a group change would delete (a member
+    /// leaving, or the group deleted). Held per group and member, so that one user's removals
+    /// from several groups are held side by side.
+    pub async fn admit_role_removal(
+        &self,
+        requester: &Requester,
+        removal: &RoleRemoval,
+    ) -> Result<Admission, StoreError> {
+        let held = NewHeld {
+            client: requester.client.clone(),
+            request_id: requester.request_id.clone(),
+            resource_type: ROLE_REMOVAL_RESOURCE.to_owned(),
+            resource_id: format!("{}/{}", removal.group_id, removal.user_id),
+            object_id: removal.employee_object_id.clone(),
+            kind: HeldKind::RoleRemoval.as_str().to_owned(),
+            payload: serde_json::to_value(removal).unwrap_or(Value::Null),
+            base_version: 0,
+        };
+        self.decide(requester, held).await
+    }
+
+    /// Applies or holds one deprovisioning: one admission at a time across replicas, each
+    /// counting the admitted ones not journaled yet (any replica's, this request's earlier ones
+    /// included).
+    async fn decide(&self, requester: &Requester, held: NewHeld) -> Result<Admission, StoreError> {
         if !self.config.enabled {
             return Ok(Admission::Apply(Reservation::uncounted()));
         }
@@ -282,55 +320,10 @@ impl Safety {
         let pending = self.in_flight_for(client).await?;
         let admission = match self.trips(requester, pending).await? {
             None => Admission::Apply(self.reserve(client).await?),
-            Some(reason) => {
-                let held = NewHeld {
-                    client: requester.client.clone(),
-                    request_id: requester.request_id.clone(),
-                    resource_type: row.resource_type.as_str().to_owned(),
-                    resource_id: row.id.to_string(),
-                    object_id: row.object_id.clone(),
-                    kind: kind.as_str().to_owned(),
-                    payload,
-                    base_version: row.version,
-                };
-                self.hold(requester, held, reason).await?
-            }
+            Some(reason) => self.hold(requester, held, reason).await?,
         };
         across_replicas.release().await;
         Ok(admission)
-    }
-
-    /// The same decision for a business-role assignment a group change would delete (a member
-    /// leaving, or the group deleted). Held per group and member, so that one user's removals
-    /// from several groups are held side by side. `admitted_before` counts the removals of the
-    /// same request admitted already (they are not journaled until C4C confirms them).
-    pub async fn admit_role_removal(
-        &self,
-        requester: &Requester,
-        removal: &RoleRemoval,
-        admitted_before: usize,
-    ) -> Result<Admission, StoreError> {
-        let pending = i64::try_from(admitted_before)
-            .unwrap_or(i64::MAX)
-            .saturating_add(self.in_flight_for(requester.client.as_deref()).await?);
-        let Some(reason) = self.trips(requester, pending).await? else {
-            return Ok(Admission::Apply(Reservation::uncounted()));
-        };
-        self.hold(
-            requester,
-            NewHeld {
-                client: requester.client.clone(),
-                request_id: requester.request_id.clone(),
-                resource_type: ROLE_REMOVAL_RESOURCE.to_owned(),
-                resource_id: format!("{}/{}", removal.group_id, removal.user_id),
-                object_id: removal.employee_object_id.clone(),
-                kind: HeldKind::RoleRemoval.as_str().to_owned(),
-                payload: serde_json::to_value(removal).unwrap_or(Value::Null),
-                base_version: 0,
-            },
-            reason,
-        )
-        .await
     }
 
     /// Journals a role removal C4C confirmed, so that it counts in the breaker's window.

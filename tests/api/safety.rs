@@ -425,6 +425,85 @@ async fn concurrent_deactivations_on_two_replicas_stop_at_the_threshold() {
     );
 }
 
+/// The same for business-role removals: two groups of three members, deleted at once on two
+/// replicas while C4C is slow, against `max_count = 3`: three removals made, three held (when
+/// each replica counted only its own request's removals, all six were made).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_removals_on_two_replicas_stop_at_the_threshold() {
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let second_db = db.same_database();
+    let sim = start_sim(0).await;
+    let first = Bridge::start_configured(db, &sim, |config| {
+        config.safety = breaker(3, HoldPolicy::HoldQuietly);
+        config.groups = crate::groups::rules();
+    })
+    .await;
+    let c4c = c4c_config_for(&sim);
+    let second = Bridge {
+        app: TestApp::spawn_with(second_db, move |config| {
+            config.c4c = Some(c4c);
+            config.safety = breaker(3, HoldPolicy::HoldQuietly);
+            config.groups = crate::groups::rules();
+        })
+        .await,
+        token: first.token.clone(),
+    };
+    let users = create_users(&first, 6).await;
+    let mut groups = Vec::new();
+    // Both names map to the business role SALES_REP (crate::groups::rules).
+    for (name, members) in [("Sales Reps", &users[..3]), ("C4C_SALES_REP", &users[3..])] {
+        let members: Vec<Value> = members.iter().map(|(id, _)| json!({"value": id})).collect();
+        let (status, _, group) = first
+            .send(
+                reqwest::Method::POST,
+                "/Groups",
+                Some(json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": name,
+                    "members": members,
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{group}");
+        groups.push(group["id"].as_str().unwrap().to_owned());
+    }
+    for (_, object_id) in &users {
+        assert_eq!(sim.business_roles_of(object_id), ["SALES_REP"]);
+    }
+    sim.faults().set_latency(
+        std::time::Duration::from_millis(300),
+        std::time::Duration::ZERO,
+    );
+    let paths: Vec<String> = groups.iter().map(|id| format!("/Groups/{id}")).collect();
+    let (a, b) = tokio::join!(
+        first.send(reqwest::Method::DELETE, &paths[0], None),
+        second.send(reqwest::Method::DELETE, &paths[1], None),
+    );
+    assert_eq!((a.0, b.0), (204, 204), "{} {}", a.2, b.2);
+    let with_role = users
+        .iter()
+        .filter(|(_, object_id)| !sim.business_roles_of(object_id).is_empty())
+        .count();
+    assert_eq!(
+        with_role, 3,
+        "three removals made across both replicas, three held"
+    );
+    let held = first.app.store.list_held(Some("held"), None).await.unwrap();
+    assert_eq!(held.len(), 3);
+    assert!(held.iter().all(|h| h.kind == "role_removal"));
+    assert_eq!(
+        first
+            .app
+            .store
+            .count_in_flight(Some("entra"), 0)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 on_both_backends!(share_of_linked_users_trips, |backend: Backend| async move {
     let safety = SafetyConfig {
         max_count: 1000,
