@@ -479,3 +479,31 @@ on_both_backends!(
         assert_eq!(again[0].attempts, 2);
     }
 );
+
+on_both_backends!(
+    in_flight_deprovisionings_count_per_client_until_removed_or_expired,
+    |backend: Backend| async move {
+        let Some(db) = TestDb::new(backend).await else {
+            return;
+        };
+        let store = db.store().await;
+        store.add_in_flight("a", Some("entra")).await.unwrap();
+        store.add_in_flight("b", Some("entra")).await.unwrap();
+        store.add_in_flight("c", None).await.unwrap();
+        assert_eq!(store.count_in_flight(Some("entra"), 0).await.unwrap(), 2);
+        assert_eq!(store.count_in_flight(None, 0).await.unwrap(), 1);
+        assert_eq!(store.count_in_flight(Some("okta"), 0).await.unwrap(), 0);
+        // Admitted before `since`: expired, not counted.
+        let later = c4c_scim_bridge::store::now_millis() + 60_000;
+        assert_eq!(
+            store.count_in_flight(Some("entra"), later).await.unwrap(),
+            0
+        );
+        store.remove_in_flight("a", 0).await.unwrap();
+        assert_eq!(store.count_in_flight(Some("entra"), 0).await.unwrap(), 1);
+        // Removing one also clears every row admitted before the cut-off.
+        store.remove_in_flight("unknown", later).await.unwrap();
+        assert_eq!(store.count_in_flight(Some("entra"), 0).await.unwrap(), 0);
+        assert_eq!(store.count_in_flight(None, 0).await.unwrap(), 0);
+    }
+);
