@@ -445,6 +445,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_column_positions_are_those_of_the_column_list() {
+        let listed: Vec<&str> = COLUMNS.split(',').map(str::trim).collect();
+        let columns = [
+            ID,
+            RESOURCE_TYPE,
+            OBJECT_ID,
+            EMPLOYEE_ID,
+            EXTERNAL_ID,
+            USER_NAME,
+            VERSION,
+            SCIM_JSON,
+            ACTIVE,
+            TOMBSTONE,
+            CREATED_AT,
+            UPDATED_AT,
+        ];
+        assert_eq!(listed.len(), columns.len());
+        for column in columns {
+            assert_eq!(listed[column.0], column.1);
+        }
+    }
+
+    #[test]
     fn new_resource_ids_sort_in_the_order_they_were_made() {
         let ids: Vec<String> = (0..2000).map(|_| new_resource_id().to_string()).collect();
         // As stored: the hyphenated text, compared bytewise by the index.
