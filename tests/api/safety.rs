@@ -136,6 +136,32 @@ async fn bridge_with_breaker(
     Some((sim, bridge))
 }
 
+/// Two replicas on one PostgreSQL database, configured alike by `adjust`, the second using the
+/// first's token (the same database: the same client on both); `None` without PostgreSQL.
+async fn two_replicas(
+    sim: &SimHandle,
+    adjust: impl Fn(&mut c4c_scim_bridge::config::Config) + Send + 'static,
+) -> Option<(Bridge, Bridge)> {
+    let db = TestDb::new(Backend::Postgres).await?;
+    let second_db = db.same_database();
+    let adjust = std::sync::Arc::new(adjust);
+    let first = Bridge::start_configured(db, sim, {
+        let adjust = adjust.clone();
+        move |config| adjust(config)
+    })
+    .await;
+    let c4c = c4c_config_for(sim);
+    let second = Bridge {
+        app: TestApp::spawn_with(second_db, move |config| {
+            config.c4c = Some(c4c);
+            adjust(config);
+        })
+        .await,
+        token: first.token.clone(),
+    };
+    Some((first, second))
+}
+
 on_both_backends!(burst_is_held_then_released, |backend: Backend| async move {
     let sim = start_sim(2).await;
     let Some(db) = TestDb::new(backend).await else {
@@ -368,24 +394,13 @@ on_both_backends!(
 /// threshold on its own: 8 here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_deactivations_on_two_replicas_stop_at_the_threshold() {
-    let Some(db) = TestDb::new(Backend::Postgres).await else {
-        return;
-    };
-    let second_db = db.same_database();
     let sim = start_sim(2).await;
-    let first = Bridge::start_configured(db, &sim, |config| {
+    let Some((first, second)) = two_replicas(&sim, |config| {
         config.safety = breaker(4, HoldPolicy::HoldQuietly);
     })
-    .await;
-    let c4c = c4c_config_for(&sim);
-    let second = Bridge {
-        app: TestApp::spawn_with(second_db, move |config| {
-            config.c4c = Some(c4c);
-            config.safety = breaker(4, HoldPolicy::HoldQuietly);
-        })
-        .await,
-        // The same database: the first replica's token (so the same client) works here too.
-        token: first.token.clone(),
+    .await
+    else {
+        return;
     };
     let users = create_users(&first, 12).await;
     sim.reset_counters();
@@ -413,12 +428,11 @@ async fn concurrent_deactivations_on_two_replicas_stop_at_the_threshold() {
     let held = first.app.store.list_held(Some("held"), None).await.unwrap();
     assert_eq!(held.len(), 8);
     // Every reservation was released once its change was journaled.
-    let since = 0;
     assert_eq!(
         first
             .app
             .store
-            .count_in_flight(Some("entra"), since)
+            .count_in_flight(Some("entra"), 0)
             .await
             .unwrap(),
         0
@@ -430,25 +444,14 @@ async fn concurrent_deactivations_on_two_replicas_stop_at_the_threshold() {
 /// each replica counted only its own request's removals, all six were made).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn role_removals_on_two_replicas_stop_at_the_threshold() {
-    let Some(db) = TestDb::new(Backend::Postgres).await else {
-        return;
-    };
-    let second_db = db.same_database();
     let sim = start_sim(0).await;
-    let first = Bridge::start_configured(db, &sim, |config| {
+    let Some((first, second)) = two_replicas(&sim, |config| {
         config.safety = breaker(3, HoldPolicy::HoldQuietly);
         config.groups = crate::groups::rules();
     })
-    .await;
-    let c4c = c4c_config_for(&sim);
-    let second = Bridge {
-        app: TestApp::spawn_with(second_db, move |config| {
-            config.c4c = Some(c4c);
-            config.safety = breaker(3, HoldPolicy::HoldQuietly);
-            config.groups = crate::groups::rules();
-        })
-        .await,
-        token: first.token.clone(),
+    .await
+    else {
+        return;
     };
     let users = create_users(&first, 6).await;
     let mut groups = Vec::new();
