@@ -236,19 +236,15 @@ impl Safety {
         }
     }
 
-    /// Deprovisionings admitted for `client` by any replica and not journaled yet.
+    /// Deprovisionings admitted for `client` by any replica and not journaled yet (the breaker
+    /// on, see [`Safety::decide`]).
     async fn in_flight_for(&self, client: Option<&str>) -> Result<i64, StoreError> {
-        if !self.config.enabled {
-            return Ok(0);
-        }
         let since = now_millis().saturating_sub(expiry_millis());
         self.store.count_in_flight(client, since).await
     }
 
+    /// Called with the breaker on (see [`Safety::decide`]).
     async fn reserve(&self, client: Option<&str>) -> Result<Reservation, StoreError> {
-        if !self.config.enabled {
-            return Ok(Reservation::uncounted());
-        }
         let id = uuid::Uuid::new_v4().to_string();
         self.store.add_in_flight(&id, client).await?;
         Ok(Reservation {
