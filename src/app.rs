@@ -99,12 +99,15 @@ impl Application {
                 )))
             })?;
             let mapper = Arc::new(mapper);
-            self.reconciler = Some(crate::provisioning::reconcile::Reconciler::new(
-                self.state.store.clone(),
-                client.clone(),
-                mapper.clone(),
-                self.state.config.reconcile.clone(),
-            ));
+            self.reconciler = Some(
+                crate::provisioning::reconcile::Reconciler::new(
+                    self.state.store.clone(),
+                    client.clone(),
+                    mapper.clone(),
+                    self.state.config.reconcile.clone(),
+                )
+                .with_safety(self.state.config.safety.clone()),
+            );
             let users = Arc::new(
                 crate::provisioning::users::UserService::new(
                     self.state.store.clone(),

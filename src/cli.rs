@@ -889,7 +889,8 @@ async fn run_reconcile(
         client,
         std::sync::Arc::new(mapper),
         config.reconcile.clone(),
-    );
+    )
+    .with_safety(config.safety.clone());
     let report = reconciler
         .run(RunOptions {
             full,
@@ -908,7 +909,7 @@ async fn run_reconcile(
         );
     } else {
         println!(
-            "run {}: {} {}read {} employee(s), compared {} linked, {} finding(s), {} restored, {} restore(s) failed",
+            "run {}: {} {}read {} employee(s), compared {} linked, {} finding(s), {} restored, {} restore(s) failed, {} held by the circuit breaker",
             report.run_id,
             summary.mode,
             if dry_run { "dry run, " } else { "" },
@@ -917,6 +918,7 @@ async fn run_reconcile(
             summary.findings.values().sum::<u64>(),
             summary.restored,
             summary.restore_failed,
+            summary.held,
         );
         println!(
             "{:<15}  {:<15}  {:<36}  {:<32}  {:<22}  {:<24}  expected",

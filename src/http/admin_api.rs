@@ -908,7 +908,7 @@ pub struct HeldView {
     pub resource_type: String,
     pub resource_id: String,
     pub object_id: Option<String>,
-    /// deactivate, delete, role_removal.
+    /// deactivate, delete, role_removal, reconcile_lock.
     pub kind: String,
     /// held, released, discarded, superseded, failed.
     pub status: String,

@@ -19,7 +19,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::safety::{LOCK_PROPERTIES, Requester, Safety, SafetyConfig};
+use super::safety::{Admission, HeldKind, LOCK_PROPERTIES, Requester, Safety, SafetyConfig};
 use crate::c4c::odata::value_as_date;
 use crate::c4c::{C4cClient, C4cError, Employee, EmployeeQuery, Fields, Filter, Order};
 use crate::mapping::config::Target;
@@ -138,6 +138,8 @@ pub struct Summary {
     pub findings: BTreeMap<String, u64>,
     pub restored: u64,
     pub restore_failed: u64,
+    /// Lock restores the circuit breaker held for an operator (`held list`).
+    pub held: u64,
     /// OData calls the run made: pages read, role reads, writes.
     pub upstream_calls: u64,
     /// Users whose stored representation no longer maps (rules changed): not compared.
@@ -159,6 +161,8 @@ pub struct Reconciler {
     c4c: C4cClient,
     mapper: Arc<Mapper>,
     config: ReconcileConfig,
+    /// Lock restores are deprovisionings: the circuit breaker admits them like a client's.
+    safety: Safety,
 }
 
 /// Findings are written to the store in batches of this many.
@@ -176,6 +180,19 @@ struct Pass {
     missing: HashSet<String>,
 }
 
+/// What became of one employee's restore, for the mapping log.
+enum RestoreOutcome {
+    Applied,
+    Failed(String),
+    /// The breaker could not decide (the store failed): C4C was not written.
+    NotAdmitted(String),
+    /// Held by the circuit breaker as this operation.
+    Held {
+        id: i64,
+        reason: Value,
+    },
+}
+
 /// An employee's differences that the policy restores, and the findings they belong to.
 struct Restore {
     fields: Fields,
@@ -185,12 +202,31 @@ struct Restore {
 
 impl Reconciler {
     pub fn new(store: Store, c4c: C4cClient, mapper: Arc<Mapper>, config: ReconcileConfig) -> Self {
+        let safety = Safety::new(
+            store.clone(),
+            c4c.clone(),
+            mapper.clone(),
+            SafetyConfig::default(),
+        );
         Self {
             store,
             c4c,
             mapper,
             config,
+            safety,
         }
+    }
+
+    /// The circuit breaker's settings (the defaults otherwise).
+    #[must_use]
+    pub fn with_safety(mut self, config: SafetyConfig) -> Self {
+        self.safety = Safety::new(
+            self.store.clone(),
+            self.c4c.clone(),
+            self.mapper.clone(),
+            config,
+        );
+        self
     }
 
     pub fn config(&self) -> &ReconcileConfig {
@@ -592,8 +628,14 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Writes back what the policy restores: one PATCH per employee.
+    /// Writes back what the policy restores: one PATCH per employee. A restore that locks is a
+    /// deprovisioning, so the circuit breaker admits it first; a held one waits for an operator
+    /// (`held release`), and C4C is not written.
     async fn restore(&self, pass: &mut Pass, restores: Vec<(ResourceRow, Employee, Restore)>) {
+        let requester = Requester {
+            client: None,
+            request_id: format!("reconcile-{}", pass.run_id),
+        };
         for (row, employee, restore) in restores {
             if pass.dry_run {
                 for index in &restore.finding_indexes {
@@ -602,6 +644,59 @@ impl Reconciler {
                 continue;
             }
             let started = Instant::now();
+            let mut reservation = None;
+            if restore.lock_kind == Some("deactivate") {
+                let payload = json!({ "fields": restore.fields.0 });
+                match self
+                    .safety
+                    .admit(&requester, &row, HeldKind::ReconcileLock, payload)
+                    .await
+                {
+                    Ok(Admission::Apply(admitted)) => reservation = Some(admitted),
+                    Ok(Admission::Held { operation, reason }) => {
+                        pass.summary.held += 1;
+                        let detail = format!(
+                            "held by the circuit breaker as operation {} (release it to apply)",
+                            operation.id
+                        );
+                        for index in &restore.finding_indexes {
+                            set_action(pass, *index, "held", Some(detail.clone()));
+                        }
+                        let outcome = RestoreOutcome::Held {
+                            id: operation.id,
+                            reason,
+                        };
+                        self.log_restore(
+                            pass.run_id,
+                            &row,
+                            &employee,
+                            &restore.fields,
+                            &outcome,
+                            started,
+                        )
+                        .await;
+                        continue;
+                    }
+                    Err(error) => {
+                        pass.summary.restore_failed += 1;
+                        let error = format!("circuit breaker: {error}");
+                        for index in &restore.finding_indexes {
+                            set_action(pass, *index, "restore_failed", Some(error.clone()));
+                        }
+                        let outcome = RestoreOutcome::NotAdmitted(error);
+                        self.log_restore(
+                            pass.run_id,
+                            &row,
+                            &employee,
+                            &restore.fields,
+                            &outcome,
+                            started,
+                        )
+                        .await;
+                        continue;
+                    }
+                }
+            }
             pass.summary.upstream_calls += 1;
             let result = self
                 .c4c
@@ -622,29 +717,28 @@ impl Reconciler {
                 && let Some(kind) = restore.lock_kind
             {
                 // Journaled like any lock change, so `undo` can reverse it.
-                let safety = Safety::new(
-                    self.store.clone(),
-                    self.c4c.clone(),
-                    self.mapper.clone(),
-                    SafetyConfig::default(),
-                );
-                let requester = Requester {
-                    client: None,
-                    request_id: format!("reconcile-{}", pass.run_id),
-                };
-                if let Err(error) = safety
+                if let Err(error) = self
+                    .safety
                     .record_applied("reconcile", &requester, &row, kind, &restore.fields, None)
                     .await
                 {
                     tracing::error!(%error, "cannot journal a restored lock change for undo");
                 }
             }
+            // Counted as journaled now (or failed): no longer in flight.
+            if let Some(reservation) = reservation {
+                reservation.release().await;
+            }
+            let outcome = match error {
+                None => RestoreOutcome::Applied,
+                Some(error) => RestoreOutcome::Failed(error),
+            };
             self.log_restore(
                 pass.run_id,
                 &row,
                 &employee,
                 &restore.fields,
-                error.as_deref(),
+                &outcome,
                 started,
             )
             .await;
@@ -657,10 +751,36 @@ impl Reconciler {
         row: &ResourceRow,
         employee: &Employee,
         fields: &Fields,
-        error: Option<&str>,
+        outcome: &RestoreOutcome,
         started: Instant,
     ) {
         let names: Vec<&String> = fields.0.keys().collect();
+        let (status, result, action, error, safety) = match outcome {
+            RestoreOutcome::Applied => (200, "ok", "restore", None, None),
+            RestoreOutcome::Failed(error) => (502, "failed", "restore", Some(error.as_str()), None),
+            RestoreOutcome::NotAdmitted(error) => {
+                (503, "failed", "restore", Some(error.as_str()), None)
+            }
+            RestoreOutcome::Held { id, reason } => (
+                202,
+                "ok",
+                "held",
+                None,
+                Some(json!({
+                    "decision": "held",
+                    "decided_by": "circuit_breaker",
+                    "held_id": id,
+                    "held_kind": HeldKind::ReconcileLock.as_str(),
+                    "reason": reason,
+                })),
+            ),
+        };
+        let odata = match outcome {
+            RestoreOutcome::Held { .. } | RestoreOutcome::NotAdmitted(_) => json!([]),
+            RestoreOutcome::Applied | RestoreOutcome::Failed(_) => {
+                json!([{"call": "update_employee", "ok": error.is_none()}])
+            }
+        };
         let entry = LogEntry {
             request_id: format!("reconcile-{run_id}-{}", row.id),
             at: now_millis(),
@@ -671,15 +791,16 @@ impl Reconciler {
             resource_id: Some(row.id.to_string()),
             employee_id: employee.employee_id.clone(),
             object_id: Some(employee.object_id.clone()),
-            status: if error.is_some() { 502 } else { 200 },
-            outcome: if error.is_some() { "failed" } else { "ok" }.into(),
+            status,
+            outcome: result.into(),
             duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
             detail: json!({
-                "action": "restore",
+                "action": action,
                 "actor": "reconcile",
                 "run_id": run_id,
                 "fields": names,
-                "odata": [{"call": "update_employee", "ok": error.is_none()}],
+                "odata": odata,
+                "safety": safety,
                 "error": error,
             }),
         };

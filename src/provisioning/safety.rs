@@ -96,6 +96,9 @@ pub enum HeldKind {
     Delete,
     /// A business-role removal (groups; hook for the groups service).
     RoleRemoval,
+    /// A lock drift reconciliation would put back (C4C unlocked, or made valid again, a user
+    /// the identity provider deactivated): only C4C changes, our row already says inactive.
+    ReconcileLock,
 }
 
 impl HeldKind {
@@ -104,6 +107,7 @@ impl HeldKind {
             HeldKind::Deactivate => "deactivate",
             HeldKind::Delete => "delete",
             HeldKind::RoleRemoval => "role_removal",
+            HeldKind::ReconcileLock => "reconcile_lock",
         }
     }
 }
@@ -610,6 +614,9 @@ impl Safety {
         else {
             return Ok(Some("the user no longer exists".into()));
         };
+        if operation.kind == HeldKind::ReconcileLock.as_str() {
+            return self.apply_reconcile_lock(operation, &row, by).await;
+        }
         if row.tombstone || row.version != operation.base_version {
             return Ok(Some(format!(
                 "the user changed since it was held (version {} then, {} now{})",
@@ -671,6 +678,51 @@ impl Safety {
             .await
         {
             tracing::error!(%error, "cannot journal a released deprovisioning");
+        }
+        Ok(None)
+    }
+
+    /// A lock reconciliation held: written to C4C only, since our row already says inactive
+    /// (deleted users included); stale once the identity provider changed the user since.
+    async fn apply_reconcile_lock(
+        &self,
+        operation: &HeldOperation,
+        row: &ResourceRow,
+        by: &str,
+    ) -> Result<Option<String>, String> {
+        if row.version != operation.base_version {
+            return Ok(Some(format!(
+                "the user changed since it was held (version {} then, {} now)",
+                operation.base_version, row.version
+            )));
+        }
+        let object_id = row
+            .object_id
+            .clone()
+            .ok_or_else(|| "the user is not linked to a C4C employee".to_owned())?;
+        let Some(Value::Object(fields)) = operation.payload.get("fields") else {
+            return Err("the held lock names no fields".to_owned());
+        };
+        let fields = Fields(fields.clone());
+        update_verified(&self.c4c, &object_id, &fields)
+            .await
+            .map_err(|e| format!("C4C: {e}"))?;
+        let requester = Requester {
+            client: operation.client.clone(),
+            request_id: operation.request_id.clone(),
+        };
+        if let Err(error) = self
+            .record_applied(
+                &format!("operator:{by}"),
+                &requester,
+                row,
+                "deactivate",
+                &fields,
+                Some(by),
+            )
+            .await
+        {
+            tracing::error!(%error, "cannot journal a released lock restore");
         }
         Ok(None)
     }

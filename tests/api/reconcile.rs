@@ -391,6 +391,145 @@ on_both_backends!(
 );
 
 on_both_backends!(
+    lock_restores_pass_the_circuit_breaker,
+    |backend: Backend| async move {
+        let sim = start_sim(0).await;
+        let Some((bridge, store_url)) = start(backend, &sim, |_| {}).await else {
+            return;
+        };
+        // Five users the identity provider deactivated (its own deprovisionings, under its own
+        // client name, do not count against reconciliation's).
+        let mut users = Vec::new();
+        for n in 0..5 {
+            let (id, object_id) = bridge.user(n).await;
+            let (status, body) = bridge
+                .send(
+                    reqwest::Method::PATCH,
+                    &format!("/Users/{id}"),
+                    Some(json!({
+                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                        "Operations": [{"op": "replace", "path": "active", "value": false}]
+                    })),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            users.push((id, object_id));
+        }
+        // An administrator unlocks all five in C4C.
+        for (_, object_id) in &users {
+            sim.edit_employee(object_id, json!({"UserLockedIndicator": false}))
+                .unwrap();
+        }
+        let locked =
+            |object_id: &str| sim.employee(object_id).unwrap()["UserLockedIndicator"] == true;
+        sim.reset_counters();
+
+        let extra = "[safety]\nmax_count = 2\nmin_count = 1000\n\
+                     [reconcile.policies]\nactive = \"restore\"\n";
+        let dir = tempfile::tempdir().unwrap();
+        let config = operator_config(dir.path(), &store_url, &sim, extra);
+        let (code, out, err) = operator(&config, &["reconcile", "--full", "--json"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        let report: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["summary"]["restored"], 2, "{report}");
+        assert_eq!(report["summary"]["held"], 3, "{report}");
+        assert_eq!(sim.counters().writes(), 2);
+        let relocked: Vec<bool> = users.iter().map(|(_, o)| locked(o)).collect();
+        assert_eq!(relocked.iter().filter(|l| **l).count(), 2, "{relocked:?}");
+        let held_findings: Vec<&Value> = report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["action"] == "held")
+            .collect();
+        assert_eq!(held_findings.len(), 3, "{report}");
+        assert!(
+            held_findings.iter().all(|f| f["detail"]
+                .as_str()
+                .unwrap()
+                .contains("held by the circuit breaker")),
+            "{report}"
+        );
+        let store = bridge.app.store.clone();
+        let held = store.list_held(Some("held"), None).await.unwrap();
+        assert_eq!(held.len(), 3);
+        assert!(
+            held.iter()
+                .all(|h| h.kind == "reconcile_lock" && h.client.is_none())
+        );
+        let log = store
+            .query_log(&LogQuery {
+                limit: 100,
+                ..LogQuery::default()
+            })
+            .await
+            .unwrap();
+        let held_log = log
+            .iter()
+            .filter(|r| r.entry.method == "RECONCILE" && r.entry.detail["action"] == "held")
+            .count();
+        assert_eq!(held_log, 3);
+
+        // The same drift found again: held again, the held operations replaced, not piled up.
+        let (code, out, err) = operator(&config, &["reconcile", "--full", "--json"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        let report: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["summary"]["held"], 3, "{report}");
+        assert_eq!(report["summary"]["restored"], 0, "{report}");
+        assert_eq!(store.list_held(Some("held"), None).await.unwrap().len(), 3);
+        assert_eq!(sim.counters().writes(), 2);
+
+        // Meanwhile the identity provider reactivates one of them: its held lock is stale.
+        let comeback = users.iter().find(|(_, o)| !locked(o)).cloned().unwrap();
+        let (status, body) = bridge
+            .send(
+                reqwest::Method::PATCH,
+                &format!("/Users/{}", comeback.0),
+                Some(json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "active", "value": true}]
+                })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+
+        let (code, out, err) =
+            operator(&config, &["held", "release", "--all", "--by", "alice"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        assert_eq!(out.matches("released").count(), 2, "{out}");
+        assert_eq!(out.matches("superseded").count(), 1, "{out}");
+        for (id, object_id) in &users {
+            assert_eq!(locked(object_id), *id != comeback.0, "{id}");
+        }
+        // Released locks are journaled with the operator as approver, for undo.
+        let mut approved = 0;
+        for (id, object_id) in &users {
+            let journal = store.changes_of(object_id).await.unwrap();
+            let last = journal.last().unwrap();
+            if *id == comeback.0 {
+                assert_eq!(last.change.kind, "reactivate");
+            } else if last.change.approved_by.as_deref() == Some("alice") {
+                assert_eq!(last.change.kind, "deactivate");
+                assert_eq!(last.change.applied, json!({"UserLockedIndicator": true}));
+                approved += 1;
+            }
+        }
+        assert_eq!(approved, 2);
+
+        // Nothing left to restore.
+        sim.reset_counters();
+        let (code, out, err) = operator(&config, &["reconcile", "--full", "--json"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        let report: Value = serde_json::from_str(&out).unwrap();
+        assert!(
+            report["findings"].as_array().unwrap().is_empty(),
+            "{report}"
+        );
+        assert_eq!(sim.counters().writes(), 0);
+    }
+);
+
+on_both_backends!(
     delta_reads_changes_after_the_watermark,
     |backend: Backend| async move {
         let sim = start_sim(3).await;
