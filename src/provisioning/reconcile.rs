@@ -647,54 +647,35 @@ impl Reconciler {
             let mut reservation = None;
             if restore.lock_kind == Some("deactivate") {
                 let payload = json!({ "fields": restore.fields.0 });
-                match self
+                let refused = match self
                     .safety
                     .admit(&requester, &row, HeldKind::ReconcileLock, payload)
                     .await
                 {
-                    Ok(Admission::Apply(admitted)) => reservation = Some(admitted),
-                    Ok(Admission::Held { operation, reason }) => {
-                        pass.summary.held += 1;
-                        let detail = format!(
-                            "held by the circuit breaker as operation {} (release it to apply)",
-                            operation.id
-                        );
-                        for index in &restore.finding_indexes {
-                            set_action(pass, *index, "held", Some(detail.clone()));
-                        }
-                        let outcome = RestoreOutcome::Held {
-                            id: operation.id,
-                            reason,
-                        };
-                        self.log_restore(
-                            pass.run_id,
-                            &row,
-                            &employee,
-                            &restore.fields,
-                            &outcome,
-                            started,
-                        )
-                        .await;
-                        continue;
+                    Ok(Admission::Apply(admitted)) => {
+                        reservation = Some(admitted);
+                        None
                     }
-                    Err(error) => {
-                        pass.summary.restore_failed += 1;
-                        let error = format!("circuit breaker: {error}");
-                        for index in &restore.finding_indexes {
-                            set_action(pass, *index, "restore_failed", Some(error.clone()));
-                        }
-                        let outcome = RestoreOutcome::NotAdmitted(error);
-                        self.log_restore(
-                            pass.run_id,
-                            &row,
-                            &employee,
-                            &restore.fields,
-                            &outcome,
-                            started,
-                        )
-                        .await;
-                        continue;
-                    }
+                    Ok(Admission::Held { operation, reason }) => Some(RestoreOutcome::Held {
+                        id: operation.id,
+                        reason,
+                    }),
+                    Err(error) => Some(RestoreOutcome::NotAdmitted(format!(
+                        "circuit breaker: {error}"
+                    ))),
+                };
+                if let Some(outcome) = refused {
+                    mark_not_applied(pass, &restore, &outcome);
+                    self.log_restore(
+                        pass.run_id,
+                        &row,
+                        &employee,
+                        &restore.fields,
+                        &outcome,
+                        started,
+                    )
+                    .await;
+                    continue;
                 }
             }
             pass.summary.upstream_calls += 1;
@@ -1085,6 +1066,27 @@ fn add(pass: &mut Pass, finding: NewFinding) -> usize {
         .or_insert(0) += 1;
     pass.pending.push(finding);
     pass.pending.len() - 1
+}
+
+/// A lock restore the breaker held, or could not decide on: its findings and the summary say so.
+fn mark_not_applied(pass: &mut Pass, restore: &Restore, outcome: &RestoreOutcome) {
+    let (action, detail) = match outcome {
+        RestoreOutcome::Held { id, .. } => {
+            pass.summary.held += 1;
+            (
+                "held",
+                format!("held by the circuit breaker as operation {id} (release it to apply)"),
+            )
+        }
+        RestoreOutcome::NotAdmitted(error) => {
+            pass.summary.restore_failed += 1;
+            ("restore_failed", error.clone())
+        }
+        RestoreOutcome::Applied | RestoreOutcome::Failed(_) => return,
+    };
+    for index in &restore.finding_indexes {
+        set_action(pass, *index, action, Some(detail.clone()));
+    }
 }
 
 fn set_action(pass: &mut Pass, index: usize, action: &str, detail: Option<String>) {
