@@ -662,23 +662,7 @@ impl Safety {
             .update_resource(&row)
             .await
             .map_err(|e| format!("C4C was changed but our row was not: {e}"))?;
-        let requester = Requester {
-            client: operation.client.clone(),
-            request_id: operation.request_id.clone(),
-        };
-        if let Err(error) = self
-            .record_applied(
-                &format!("operator:{by}"),
-                &requester,
-                &row,
-                "deactivate",
-                &fields,
-                Some(by),
-            )
-            .await
-        {
-            tracing::error!(%error, "cannot journal a released deprovisioning");
-        }
+        self.journal_release(operation, &row, &fields, by).await;
         Ok(None)
     }
 
@@ -707,6 +691,19 @@ impl Safety {
         update_verified(&self.c4c, &object_id, &fields)
             .await
             .map_err(|e| format!("C4C: {e}"))?;
+        self.journal_release(operation, row, &fields, by).await;
+        Ok(None)
+    }
+
+    /// Journals a released lock with the operator as approver (for undo; approved changes do
+    /// not count in the breaker's window). C4C has changed already, so a failure is only logged.
+    async fn journal_release(
+        &self,
+        operation: &HeldOperation,
+        row: &ResourceRow,
+        fields: &Fields,
+        by: &str,
+    ) {
         let requester = Requester {
             client: operation.client.clone(),
             request_id: operation.request_id.clone(),
@@ -717,14 +714,13 @@ impl Safety {
                 &requester,
                 row,
                 "deactivate",
-                &fields,
+                fields,
                 Some(by),
             )
             .await
         {
-            tracing::error!(%error, "cannot journal a released lock restore");
+            tracing::error!(%error, "cannot journal a released deprovisioning");
         }
-        Ok(None)
     }
 
     /// Reverses the lock and validity changes applied in `[since, until)` (of one client when
