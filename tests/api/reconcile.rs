@@ -530,6 +530,64 @@ on_both_backends!(
 );
 
 on_both_backends!(
+    a_lock_restore_the_breaker_cannot_decide_on_writes_nothing,
+    |backend: Backend| async move {
+        let sim = start_sim(0).await;
+        let Some((bridge, store_url)) = start(backend, &sim, |_| {}).await else {
+            return;
+        };
+        let (id, object_id) = bridge.user(0).await;
+        let (status, body) = bridge
+            .send(
+                reqwest::Method::PATCH,
+                &format!("/Users/{id}"),
+                Some(json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                    "Operations": [{"op": "replace", "path": "active", "value": false}]
+                })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        sim.edit_employee(&object_id, json!({"UserLockedIndicator": false}))
+            .unwrap();
+        sim.reset_counters();
+        // The breaker's store fails: its count of deprovisionings in flight cannot be read.
+        sqlx::query("DROP TABLE safety_in_flight")
+            .execute(bridge.app.store.pool())
+            .await
+            .unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = operator_config(
+            dir.path(),
+            &store_url,
+            &sim,
+            "[reconcile.policies]\nactive = \"restore\"\n",
+        );
+        let (code, out, err) = operator(&config, &["reconcile", "--full", "--json"]).await;
+        assert_eq!(code, 0, "{out}{err}");
+        let report: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(report["summary"]["restore_failed"], 1, "{report}");
+        assert_eq!(report["summary"]["restored"], 0, "{report}");
+        let finding = &report["findings"][0];
+        assert_eq!(finding["action"], "restore_failed", "{report}");
+        assert!(
+            finding["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("circuit breaker:"),
+            "{report}"
+        );
+        // Not admitted, not written.
+        assert_eq!(sim.counters().writes(), 0);
+        assert_eq!(
+            sim.employee(&object_id).unwrap()["UserLockedIndicator"],
+            false
+        );
+    }
+);
+
+on_both_backends!(
     delta_reads_changes_after_the_watermark,
     |backend: Backend| async move {
         let sim = start_sim(3).await;
