@@ -161,11 +161,15 @@ pub enum HeldCommand {
     List {
         #[arg(long)]
         client: Option<String>,
+        /// Only this kind.
+        #[arg(long, value_parser = HELD_KINDS)]
+        kind: Option<String>,
         /// Also those already released, discarded or superseded.
         #[arg(long)]
         all: bool,
     },
-    /// Apply held operations to C4C (given ids, or every held one of --client, or --all).
+    /// Apply held operations to C4C (given ids, or every held one of --client and/or --kind, or
+    /// --all).
     #[command(
         after_help = "Examples:\n  c4c-scim-bridge held release 12 13 --by alice\n  c4c-scim-bridge held release --client entra-prod --by alice"
     )]
@@ -177,6 +181,9 @@ pub enum HeldCommand {
     Discard(HeldSelection),
 }
 
+/// The kinds of held operations, as `held list` shows them.
+const HELD_KINDS: [&str; 4] = ["deactivate", "delete", "role_removal", "reconcile_lock"];
+
 #[derive(Debug, clap::Args)]
 pub struct HeldSelection {
     /// Held operation ids.
@@ -184,6 +191,9 @@ pub struct HeldSelection {
     /// Every held operation of this identity-provider client.
     #[arg(long)]
     pub client: Option<String>,
+    /// Every held operation of this kind (with --client: of that client).
+    #[arg(long, value_parser = HELD_KINDS)]
+    pub kind: Option<String>,
     /// Every held operation.
     #[arg(long)]
     pub all: bool,
@@ -784,16 +794,17 @@ async fn run_held_command(
     command: HeldCommand,
 ) -> Result<(), AppError> {
     let (selection, release) = match command {
-        HeldCommand::List { client, all } => {
+        HeldCommand::List { client, kind, all } => {
             let status = if all { None } else { Some("held") };
-            let held = store.list_held(status, client.as_deref()).await?;
+            let mut held = store.list_held(status, client.as_deref()).await?;
+            held.retain(|operation| kind.as_ref().is_none_or(|kind| operation.kind == *kind));
             println!(
-                "{:<6}  {:<16}  {:<10}  {:<36}  {:<20}  {:<10}  decided by",
+                "{:<6}  {:<16}  {:<14}  {:<36}  {:<20}  {:<10}  decided by",
                 "id", "client", "kind", "user", "requested", "status"
             );
             for operation in &held {
                 println!(
-                    "{:<6}  {:<16}  {:<10}  {:<36}  {:<20}  {:<10}  {}",
+                    "{:<6}  {:<16}  {:<14}  {:<36}  {:<20}  {:<10}  {}",
                     operation.id,
                     operation.client.as_deref().unwrap_or("-"),
                     operation.kind,
@@ -809,21 +820,44 @@ async fn run_held_command(
         HeldCommand::Release(selection) => (selection, true),
         HeldCommand::Discard(selection) => (selection, false),
     };
-    if selection.ids.is_empty() && selection.client.is_none() && !selection.all {
+    if selection.ids.is_empty()
+        && selection.client.is_none()
+        && selection.kind.is_none()
+        && !selection.all
+    {
         return Err(AppError::Usage(
-            "name held operation ids, --client NAME, or --all; see `c4c-scim-bridge held list`"
+            "name held operation ids, --client NAME, --kind KIND, or --all; \
+             see `c4c-scim-bridge held list`"
                 .to_owned(),
         ));
+    }
+    let mut ids = selection.ids;
+    if let Some(kind) = &selection.kind {
+        // The ids of that kind (among the given ones, if any): an empty list would mean all.
+        let held = store
+            .list_held(Some("held"), selection.client.as_deref())
+            .await?;
+        ids = held
+            .into_iter()
+            .filter(|operation| {
+                operation.kind == *kind && (ids.is_empty() || ids.contains(&operation.id))
+            })
+            .map(|operation| operation.id)
+            .collect();
+        if ids.is_empty() {
+            eprintln!("no held operation of kind {kind}");
+            return Ok(());
+        }
     }
     let by = operator(selection.by);
     let safety = safety_service(config, store)?;
     let outcomes = if release {
         safety
-            .release(&selection.ids, selection.client.as_deref(), &by)
+            .release(&ids, selection.client.as_deref(), &by)
             .await?
     } else {
         safety
-            .discard(&selection.ids, selection.client.as_deref(), &by)
+            .discard(&ids, selection.client.as_deref(), &by)
             .await?
     };
     print_outcomes(&outcomes)

@@ -394,13 +394,19 @@ on_both_backends!(
     lock_restores_pass_the_circuit_breaker,
     |backend: Backend| async move {
         let sim = start_sim(0).await;
-        let Some((bridge, store_url)) = start(backend, &sim, |_| {}).await else {
+        let Some((bridge, store_url)) = start(backend, &sim, |config| {
+            config.safety.max_count = 5;
+            config.safety.min_count = 1000;
+        })
+        .await
+        else {
             return;
         };
-        // Five users the identity provider deactivated (its own deprovisionings, under its own
-        // client name, do not count against reconciliation's).
+        // Six users the identity provider deactivates: five applied, the sixth held for its
+        // client. Its deprovisionings, under its own client name, do not count against
+        // reconciliation's.
         let mut users = Vec::new();
-        for n in 0..5 {
+        for n in 0..6 {
             let (id, object_id) = bridge.user(n).await;
             let (status, body) = bridge
                 .send(
@@ -415,7 +421,12 @@ on_both_backends!(
             assert_eq!(status, 200, "{body}");
             users.push((id, object_id));
         }
-        // An administrator unlocks all five in C4C.
+        let scim_held = users.pop().unwrap();
+        assert_ne!(
+            sim.employee(&scim_held.1).unwrap()["UserLockedIndicator"],
+            true
+        );
+        // An administrator unlocks the five in C4C.
         for (_, object_id) in &users {
             sim.edit_employee(object_id, json!({"UserLockedIndicator": false}))
                 .unwrap();
@@ -452,11 +463,14 @@ on_both_backends!(
         );
         let store = bridge.app.store.clone();
         let held = store.list_held(Some("held"), None).await.unwrap();
-        assert_eq!(held.len(), 3);
-        assert!(
-            held.iter()
-                .all(|h| h.kind == "reconcile_lock" && h.client.is_none())
-        );
+        assert_eq!(held.len(), 4);
+        let reconcile_held: Vec<_> = held.iter().filter(|h| h.client.is_none()).collect();
+        assert_eq!(reconcile_held.len(), 3);
+        assert!(reconcile_held.iter().all(|h| h.kind == "reconcile_lock"));
+        let (code, out, err) =
+            operator(&config, &["held", "list", "--kind", "reconcile_lock"]).await;
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out.lines().count(), 4, "{out}");
         let log = store
             .query_log(&LogQuery {
                 limit: 100,
@@ -476,7 +490,7 @@ on_both_backends!(
         let report: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(report["summary"]["held"], 3, "{report}");
         assert_eq!(report["summary"]["restored"], 0, "{report}");
-        assert_eq!(store.list_held(Some("held"), None).await.unwrap().len(), 3);
+        assert_eq!(store.list_held(Some("held"), None).await.unwrap().len(), 4);
         assert_eq!(sim.counters().writes(), 2);
 
         // Meanwhile the identity provider reactivates one of them: its held lock is stale.
@@ -493,11 +507,44 @@ on_both_backends!(
             .await;
         assert_eq!(status, 200, "{body}");
 
-        let (code, out, err) =
-            operator(&config, &["held", "release", "--all", "--by", "alice"]).await;
+        let (code, out, err) = operator(
+            &config,
+            &[
+                "held",
+                "release",
+                "--kind",
+                "reconcile_lock",
+                "--by",
+                "alice",
+            ],
+        )
+        .await;
         assert_eq!(code, 0, "{out}{err}");
         assert_eq!(out.matches("released").count(), 2, "{out}");
         assert_eq!(out.matches("superseded").count(), 1, "{out}");
+        // The identity provider's own held deactivation is another kind: still held.
+        let still_held = store.list_held(Some("held"), None).await.unwrap();
+        assert_eq!(still_held.len(), 1);
+        assert_eq!(still_held[0].kind, "deactivate");
+        assert_eq!(still_held[0].resource_id, scim_held.0);
+        let (code, _, err) = operator(
+            &config,
+            &[
+                "held",
+                "discard",
+                "--kind",
+                "reconcile_lock",
+                "--by",
+                "alice",
+            ],
+        )
+        .await;
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            err.contains("no held operation of kind reconcile_lock"),
+            "{err}"
+        );
+        assert_eq!(store.list_held(Some("held"), None).await.unwrap().len(), 1);
         for (id, object_id) in &users {
             assert_eq!(locked(object_id), *id != comeback.0, "{id}");
         }
