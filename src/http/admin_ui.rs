@@ -814,7 +814,7 @@ async fn held(
     let operator = is_operator(&admin);
     let body = html! {
         (notice_markup(&notice))
-        p.muted { "Deactivations and deletions the circuit breaker held instead of applying. Release applies one; discard drops it." }
+        p.muted { "Deactivations, deletions, role removals and reconciliation's lock restores the circuit breaker held instead of applying. Release applies one; discard drops it." }
         p { a href="/admin/held?status=all" { "All decisions" } " · " a href="/admin/held" { "Held only" } }
         @if view.items.is_empty() {
             p.empty { "Nothing is held: every deprovisioning was within the breaker's limits." }
@@ -831,7 +831,9 @@ async fn held(
                             td class="num" { (item.id) }
                             td { (item.kind) }
                             td { a href=(format!("/admin/users/{}", urlencode(&item.resource_id))) { code { (item.resource_id) } } }
-                            td { (opt(&item.client)) }
+                            td {
+                                @if item.client.is_none() && item.kind == "reconcile_lock" { "drift reconciliation" } @else { (opt(&item.client)) }
+                            }
                             td { (short_time(&item.requested)) }
                             td { (outcome(&item.status)) @if let Some(error) = &item.error { br; span.muted { (error) } } }
                             td { (opt(&item.decided_by)) }

@@ -730,6 +730,39 @@ async fn admin_ui_pages_escape_values_show_empty_states_and_guard_forms() {
     let result = page(&olga, &location).await.unwrap().text().await.unwrap();
     assert!(result.contains("ok (201)"), "{result}");
 
+    // Held operations name who asked: a client, or drift reconciliation (which has no client).
+    for (client, kind) in [(Some("entra"), "deactivate"), (None, "reconcile_lock")] {
+        bridge
+            .app
+            .store
+            .hold_operation(&c4c_scim_bridge::store::NewHeld {
+                client: client.map(str::to_owned),
+                request_id: format!("held-{kind}"),
+                resource_type: "User".into(),
+                resource_id: uuid::Uuid::new_v4().to_string(),
+                object_id: None,
+                kind: kind.into(),
+                payload: json!({}),
+                base_version: 1,
+            })
+            .await
+            .unwrap();
+    }
+    let held = page(&olga, "/admin/held")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(held.matches("Release held operation").count(), 2, "{held}");
+    for shown in [
+        "<td>entra</td>",
+        "<td>drift reconciliation</td>",
+        "reconcile_lock",
+    ] {
+        assert!(held.contains(shown), "{shown}: {held}");
+    }
+
     // Assets are embedded and served with their types.
     for (path, kind) in [
         ("/admin/assets/admin.css", "text/css"),
