@@ -182,7 +182,7 @@ pub enum HeldCommand {
 }
 
 /// The kinds of held operations, as `held list` shows them.
-const HELD_KINDS: [&str; 4] = ["deactivate", "delete", "role_removal", "reconcile_lock"];
+const HELD_KINDS: [&str; 4] = crate::provisioning::safety::HeldKind::NAMES;
 
 #[derive(Debug, clap::Args)]
 pub struct HeldSelection {

@@ -102,7 +102,15 @@ pub enum HeldKind {
 }
 
 impl HeldKind {
-    pub fn as_str(self) -> &'static str {
+    /// Every kind's name, as stored and shown.
+    pub const NAMES: [&'static str; 4] = [
+        HeldKind::Deactivate.as_str(),
+        HeldKind::Delete.as_str(),
+        HeldKind::RoleRemoval.as_str(),
+        HeldKind::ReconcileLock.as_str(),
+    ];
+
+    pub const fn as_str(self) -> &'static str {
         match self {
             HeldKind::Deactivate => "deactivate",
             HeldKind::Delete => "delete",
