@@ -220,12 +220,7 @@ impl Reconciler {
     /// The circuit breaker's settings (the defaults otherwise).
     #[must_use]
     pub fn with_safety(mut self, config: SafetyConfig) -> Self {
-        self.safety = Safety::new(
-            self.store.clone(),
-            self.c4c.clone(),
-            self.mapper.clone(),
-            config,
-        );
+        self.safety = self.safety.with_config(config);
         self
     }
 

@@ -268,6 +268,14 @@ impl Safety {
         &self.config
     }
 
+    /// The same breaker with other settings (services are built with the defaults, then
+    /// configured).
+    #[must_use]
+    pub fn with_config(mut self, config: SafetyConfig) -> Self {
+        self.config = config;
+        self
+    }
+
     /// Decides whether one deprovisioning may be applied now. Held (stored durably) when the
     /// client already has held operations, or when this one would take the client above the
     /// threshold in the window.

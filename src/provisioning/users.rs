@@ -156,12 +156,7 @@ impl UserService {
 
     /// The deprovisioning circuit breaker's settings (`[safety]`).
     pub fn with_safety(mut self, config: SafetyConfig) -> Self {
-        self.safety = Safety::new(
-            self.store.clone(),
-            self.c4c.clone(),
-            self.mapper.clone(),
-            config,
-        );
+        self.safety = self.safety.with_config(config);
         self
     }
 
