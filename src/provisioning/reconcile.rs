@@ -193,6 +193,13 @@ enum RestoreOutcome {
     },
 }
 
+impl RestoreOutcome {
+    /// Whether C4C was asked to write (the PATCH succeeded or failed).
+    fn wrote_to_c4c(&self) -> bool {
+        matches!(self, Self::Applied | Self::Failed(_))
+    }
+}
+
 /// An employee's differences that the policy restores, and the findings they belong to.
 struct Restore {
     fields: Fields,
@@ -639,76 +646,13 @@ impl Reconciler {
                 continue;
             }
             let started = Instant::now();
-            let mut reservation = None;
-            if restore.lock_kind == Some("deactivate") {
-                let payload = json!({ "fields": restore.fields.0 });
-                let refused = match self
-                    .safety
-                    .admit(&requester, &row, HeldKind::ReconcileLock, payload)
-                    .await
-                {
-                    Ok(Admission::Apply(admitted)) => {
-                        reservation = Some(admitted);
-                        None
-                    }
-                    Ok(Admission::Held { operation, reason }) => Some(RestoreOutcome::Held {
-                        id: operation.id,
-                        reason,
-                    }),
-                    Err(error) => Some(RestoreOutcome::NotAdmitted(format!(
-                        "circuit breaker: {error}"
-                    ))),
-                };
-                if let Some(outcome) = refused {
-                    mark_not_applied(pass, &restore, &outcome);
-                    self.log_restore(
-                        pass.run_id,
-                        &row,
-                        &employee,
-                        &restore.fields,
-                        &outcome,
-                        started,
-                    )
-                    .await;
-                    continue;
-                }
-            }
-            pass.summary.upstream_calls += 1;
-            let result = self
-                .c4c
-                .update_employee(&employee.object_id, &restore.fields, None)
+            let outcome = self
+                .restore_one(&requester, &row, &employee, &restore)
                 .await;
-            let error = result.as_ref().err().map(ToString::to_string);
-            let action = if error.is_none() {
-                pass.summary.restored += 1;
-                "restored"
-            } else {
-                pass.summary.restore_failed += 1;
-                "restore_failed"
-            };
-            for index in &restore.finding_indexes {
-                set_action(pass, *index, action, error.clone());
+            if outcome.wrote_to_c4c() {
+                pass.summary.upstream_calls += 1;
             }
-            if error.is_none()
-                && let Some(kind) = restore.lock_kind
-            {
-                // Journaled like any lock change, so `undo` can reverse it.
-                if let Err(error) = self
-                    .safety
-                    .record_applied("reconcile", &requester, &row, kind, &restore.fields, None)
-                    .await
-                {
-                    tracing::error!(%error, "cannot journal a restored lock change for undo");
-                }
-            }
-            // Counted as journaled now (or failed): no longer in flight.
-            if let Some(reservation) = reservation {
-                reservation.release().await;
-            }
-            let outcome = match error {
-                None => RestoreOutcome::Applied,
-                Some(error) => RestoreOutcome::Failed(error),
-            };
+            record_outcome(pass, &restore, &outcome);
             self.log_restore(
                 pass.run_id,
                 &row,
@@ -719,6 +663,62 @@ impl Reconciler {
             )
             .await;
         }
+    }
+
+    /// One employee's restore: admitted by the breaker first when it locks, then one PATCH, and
+    /// a lock journaled for undo.
+    async fn restore_one(
+        &self,
+        requester: &Requester,
+        row: &ResourceRow,
+        employee: &Employee,
+        restore: &Restore,
+    ) -> RestoreOutcome {
+        let mut reservation = None;
+        if restore.lock_kind == Some("deactivate") {
+            let payload = json!({ "fields": restore.fields.0 });
+            match self
+                .safety
+                .admit(requester, row, HeldKind::ReconcileLock, payload)
+                .await
+            {
+                Ok(Admission::Apply(admitted)) => reservation = Some(admitted),
+                Ok(Admission::Held { operation, reason }) => {
+                    return RestoreOutcome::Held {
+                        id: operation.id,
+                        reason,
+                    };
+                }
+                Err(error) => {
+                    return RestoreOutcome::NotAdmitted(format!("circuit breaker: {error}"));
+                }
+            }
+        }
+        let outcome = match self
+            .c4c
+            .update_employee(&employee.object_id, &restore.fields, None)
+            .await
+        {
+            Ok(_) => {
+                if let Some(kind) = restore.lock_kind {
+                    // Journaled like any lock change, so `undo` can reverse it.
+                    if let Err(error) = self
+                        .safety
+                        .record_applied("reconcile", requester, row, kind, &restore.fields, None)
+                        .await
+                    {
+                        tracing::error!(%error, "cannot journal a restored lock change for undo");
+                    }
+                }
+                RestoreOutcome::Applied
+            }
+            Err(error) => RestoreOutcome::Failed(error.to_string()),
+        };
+        // Counted as journaled now (or failed): no longer in flight.
+        if let Some(reservation) = reservation {
+            reservation.release().await;
+        }
+        outcome
     }
 
     async fn log_restore(
@@ -751,11 +751,10 @@ impl Reconciler {
                 })),
             ),
         };
-        let odata = match outcome {
-            RestoreOutcome::Held { .. } | RestoreOutcome::NotAdmitted(_) => json!([]),
-            RestoreOutcome::Applied | RestoreOutcome::Failed(_) => {
-                json!([{"call": "update_employee", "ok": error.is_none()}])
-            }
+        let odata = if outcome.wrote_to_c4c() {
+            json!([{"call": "update_employee", "ok": error.is_none()}])
+        } else {
+            json!([])
         };
         let entry = LogEntry {
             request_id: format!("reconcile-{run_id}-{}", row.id),
@@ -1063,24 +1062,29 @@ fn add(pass: &mut Pass, finding: NewFinding) -> usize {
     pass.pending.len() - 1
 }
 
-/// A lock restore the breaker held, or could not decide on: its findings and the summary say so.
-fn mark_not_applied(pass: &mut Pass, restore: &Restore, outcome: &RestoreOutcome) {
+/// What became of a restore, in the run's summary and on its findings.
+fn record_outcome(pass: &mut Pass, restore: &Restore, outcome: &RestoreOutcome) {
     let (action, detail) = match outcome {
+        RestoreOutcome::Applied => {
+            pass.summary.restored += 1;
+            ("restored", None)
+        }
+        RestoreOutcome::Failed(error) | RestoreOutcome::NotAdmitted(error) => {
+            pass.summary.restore_failed += 1;
+            ("restore_failed", Some(error.clone()))
+        }
         RestoreOutcome::Held { id, .. } => {
             pass.summary.held += 1;
             (
                 "held",
-                format!("held by the circuit breaker as operation {id} (release it to apply)"),
+                Some(format!(
+                    "held by the circuit breaker as operation {id} (release it to apply)"
+                )),
             )
         }
-        RestoreOutcome::NotAdmitted(error) => {
-            pass.summary.restore_failed += 1;
-            ("restore_failed", error.clone())
-        }
-        RestoreOutcome::Applied | RestoreOutcome::Failed(_) => return,
     };
     for index in &restore.finding_indexes {
-        set_action(pass, *index, action, Some(detail.clone()));
+        set_action(pass, *index, action, detail.clone());
     }
 }
 
