@@ -79,6 +79,18 @@ impl Bridge {
         (status, body)
     }
 
+    /// PATCHes a user's `active`, as an identity provider deactivates or reactivates it.
+    pub async fn set_active(&self, id: &str, active: bool) -> (u16, Value) {
+        self.send(
+            reqwest::Method::PATCH,
+            &format!("/Users/{id}"),
+            Some(patch(json!([
+                {"op": "replace", "path": "active", "value": active}
+            ]))),
+        )
+        .await
+    }
+
     /// Creates a user and returns (SCIM id, employee ObjectID).
     pub async fn user(&self, n: usize) -> (String, String) {
         let (status, body) = self

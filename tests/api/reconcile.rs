@@ -263,16 +263,7 @@ on_both_backends!(
             .await;
         assert_eq!(status, 201);
         // Deactivated by the identity provider: an administrator unlocking it is drift too.
-        let (status, _) = bridge
-            .send(
-                reqwest::Method::PATCH,
-                &format!("/Users/{}", users[1].0),
-                Some(json!({
-                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                    "Operations": [{"op": "replace", "path": "active", "value": false}]
-                })),
-            )
-            .await;
+        let (status, _) = bridge.set_active(&users[1].0, false).await;
         assert_eq!(status, 200);
 
         sim.edit_employee(
@@ -408,16 +399,7 @@ on_both_backends!(
         let mut users = Vec::new();
         for n in 0..6 {
             let (id, object_id) = bridge.user(n).await;
-            let (status, body) = bridge
-                .send(
-                    reqwest::Method::PATCH,
-                    &format!("/Users/{id}"),
-                    Some(json!({
-                        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                        "Operations": [{"op": "replace", "path": "active", "value": false}]
-                    })),
-                )
-                .await;
+            let (status, body) = bridge.set_active(&id, false).await;
             assert_eq!(status, 200, "{body}");
             users.push((id, object_id));
         }
@@ -495,16 +477,7 @@ on_both_backends!(
 
         // Meanwhile the identity provider reactivates one of them: its held lock is stale.
         let comeback = users.iter().find(|(_, o)| !locked(o)).cloned().unwrap();
-        let (status, body) = bridge
-            .send(
-                reqwest::Method::PATCH,
-                &format!("/Users/{}", comeback.0),
-                Some(json!({
-                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                    "Operations": [{"op": "replace", "path": "active", "value": true}]
-                })),
-            )
-            .await;
+        let (status, body) = bridge.set_active(&comeback.0, true).await;
         assert_eq!(status, 200, "{body}");
 
         let (code, out, err) = operator(
@@ -584,16 +557,7 @@ on_both_backends!(
             return;
         };
         let (id, object_id) = bridge.user(0).await;
-        let (status, body) = bridge
-            .send(
-                reqwest::Method::PATCH,
-                &format!("/Users/{id}"),
-                Some(json!({
-                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                    "Operations": [{"op": "replace", "path": "active", "value": false}]
-                })),
-            )
-            .await;
+        let (status, body) = bridge.set_active(&id, false).await;
         assert_eq!(status, 200, "{body}");
         sim.edit_employee(&object_id, json!({"UserLockedIndicator": false}))
             .unwrap();
