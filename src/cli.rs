@@ -831,35 +831,23 @@ async fn run_held_command(
                 .to_owned(),
         ));
     }
-    let mut ids = selection.ids;
-    if let Some(kind) = &selection.kind {
-        // The ids of that kind (among the given ones, if any): an empty list would mean all.
-        let held = store
-            .list_held(Some("held"), selection.client.as_deref())
-            .await?;
-        ids = held
-            .into_iter()
-            .filter(|operation| {
-                operation.kind == *kind && (ids.is_empty() || ids.contains(&operation.id))
-            })
-            .map(|operation| operation.id)
-            .collect();
-        if ids.is_empty() {
-            eprintln!("no held operation of kind {kind}");
-            return Ok(());
-        }
-    }
+    let filter = crate::provisioning::safety::HeldFilter {
+        ids: &selection.ids,
+        client: selection.client.as_deref(),
+        kind: selection.kind.as_deref(),
+    };
     let by = operator(selection.by);
     let safety = safety_service(config, store)?;
     let outcomes = if release {
-        safety
-            .release(&ids, selection.client.as_deref(), &by)
-            .await?
+        safety.release(filter, &by).await?
     } else {
-        safety
-            .discard(&ids, selection.client.as_deref(), &by)
-            .await?
+        safety.discard(filter, &by).await?
     };
+    if outcomes.is_empty()
+        && let Some(kind) = &selection.kind
+    {
+        eprintln!("no held operation of kind {kind}");
+    }
     print_outcomes(&outcomes)
 }
 

@@ -26,6 +26,7 @@ use super::AppState;
 use super::admin_auth::{AdminRejection, AdminSession};
 use crate::c4c::observer::{C4cObserver, CallKind};
 use crate::c4c::{EmployeeQuery, ErrorKind};
+use crate::provisioning::safety::HeldFilter;
 use crate::provisioning::users::RequestContext;
 use crate::store::{
     AdminLogQuery, LinkQuery, LinkRow, LogRecord, MAX_ADMIN_PAGE, OutboxDecisionError, OutboxItem,
@@ -1005,10 +1006,14 @@ pub async fn held_decide(
         return Err(ApiError::NotFound(format!("no held operation {id}")));
     }
     let by = format!("operator:{}", admin.user);
+    let filter = HeldFilter {
+        ids: &[id],
+        ..HeldFilter::default()
+    };
     let outcomes = if release {
-        users.safety().release(&[id], None, &by).await?
+        users.safety().release(filter, &by).await?
     } else {
-        users.safety().discard(&[id], None, &by).await?
+        users.safety().discard(filter, &by).await?
     };
     let outcome = outcomes
         .into_iter()

@@ -155,6 +155,16 @@ pub struct Requester {
     pub request_id: String,
 }
 
+/// Which held operations a release or discard takes: those matching every filter given (with
+/// none, every held operation).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HeldFilter<'a> {
+    pub ids: &'a [i64],
+    pub client: Option<&'a str>,
+    /// A [`HeldKind`] name.
+    pub kind: Option<&'a str>,
+}
+
 /// What an operator's release, discard or undo did to one item.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
@@ -501,15 +511,14 @@ impl Safety {
         Ok(previous)
     }
 
-    /// Applies held operations (`ids`, or every held one of `client` when `ids` is empty).
+    /// Applies the held operations `filter` selects.
     pub async fn release(
         &self,
-        ids: &[i64],
-        client: Option<&str>,
+        filter: HeldFilter<'_>,
         by: &str,
     ) -> Result<Vec<Outcome>, StoreError> {
         let mut outcomes = Vec::new();
-        for operation in self.select_held(ids, client).await? {
+        for operation in self.select_held(filter).await? {
             let started = Instant::now();
             let outcome = self.release_one(&operation, by).await;
             self.log_decision(&operation, "RELEASE", by, &outcome, started)
@@ -519,15 +528,14 @@ impl Safety {
         Ok(outcomes)
     }
 
-    /// Drops held operations without applying them.
+    /// Drops the held operations `filter` selects without applying them.
     pub async fn discard(
         &self,
-        ids: &[i64],
-        client: Option<&str>,
+        filter: HeldFilter<'_>,
         by: &str,
     ) -> Result<Vec<Outcome>, StoreError> {
         let mut outcomes = Vec::new();
-        for operation in self.select_held(ids, client).await? {
+        for operation in self.select_held(filter).await? {
             let started = Instant::now();
             let result = if self
                 .store
@@ -551,15 +559,12 @@ impl Safety {
         Ok(outcomes)
     }
 
-    async fn select_held(
-        &self,
-        ids: &[i64],
-        client: Option<&str>,
-    ) -> Result<Vec<HeldOperation>, StoreError> {
-        let held = self.store.list_held(Some("held"), client).await?;
+    async fn select_held(&self, filter: HeldFilter<'_>) -> Result<Vec<HeldOperation>, StoreError> {
+        let held = self.store.list_held(Some("held"), filter.client).await?;
         Ok(held
             .into_iter()
-            .filter(|operation| ids.is_empty() || ids.contains(&operation.id))
+            .filter(|operation| filter.ids.is_empty() || filter.ids.contains(&operation.id))
+            .filter(|operation| filter.kind.is_none_or(|kind| operation.kind == kind))
             .collect())
     }
 

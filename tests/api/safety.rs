@@ -337,7 +337,11 @@ on_both_backends!(
             std::sync::Arc::new(c4c_scim_bridge::mapping::Mapper::new(mapping, None).unwrap()),
             breaker(1, HoldPolicy::RetryLater),
         );
-        let outcomes = safety.discard(&[], Some("entra"), "bob").await.unwrap();
+        let entra = c4c_scim_bridge::provisioning::safety::HeldFilter {
+            client: Some("entra"),
+            ..Default::default()
+        };
+        let outcomes = safety.discard(entra, "bob").await.unwrap();
         assert_eq!(outcomes.len(), 1);
         assert_eq!(outcomes[0].result, "discarded");
         assert_eq!(sim.counters().writes(), 0);
